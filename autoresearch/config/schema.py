@@ -194,6 +194,7 @@ class TrainerConfig:
     threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default
     peak_flops: float = 0.0  # device peak FLOP/s for MFU; 0 = look up (GPU) or measure (CPU)
     divergence_factor: float = 3.0  # stop as diverged when loss exceeds this × the initial loss
+    save_checkpoint: bool = True  # final weights in the run dir: the held-out test split is scored from them
     sharpness: SharpnessConfig = field(default_factory=SharpnessConfig)
 
     def problems(self, prefix: str = "trainer") -> list[ConfigProblem]:
@@ -353,6 +354,30 @@ class LoggerConfig:
         return p
 
 
+# --------------------------------------------------------------------------- knowledge
+@dataclass(kw_only=True)
+class KnowledgeConfig:
+    """Semantic memory and literature grounding shared by every campaign (issue 6)."""
+
+    db: str = "outputs/knowledge.sqlite"  # one store across campaigns, so repeats are found across them
+    embedder: str = "minilm"  # minilm (shipped, offline) | hashing (dependency-free fallback) | litellm
+    embedding_model: str = ""  # litellm: the embedding model string
+    neighbours: int = 5  # k nearest past experiments shown to agents
+    duplicate_threshold: float = 0.97  # text similarity above which identical overrides count as a repeat
+    literature_threshold: float = 0.5  # match score above which a known result applies
+    literature_files: list[str] = field(default_factory=list)  # users' own JSONL files, added to the shipped one
+
+    def problems(self, prefix: str = "knowledge") -> list[ConfigProblem]:
+        p: list[ConfigProblem] = []
+        _choice(p, f"{prefix}.embedder", self.embedder, ("minilm", "hashing", "litellm"))
+        if self.embedder == "litellm" and not self.embedding_model:
+            p.append(ConfigProblem(f"{prefix}.embedding_model", "embedder=litellm needs an embedding model"))
+        _positive(p, f"{prefix}.neighbours", self.neighbours, allow_zero=True)
+        _fraction(p, f"{prefix}.duplicate_threshold", self.duplicate_threshold)
+        _fraction(p, f"{prefix}.literature_threshold", self.literature_threshold)
+        return p
+
+
 # --------------------------------------------------------------------------- campaign
 @dataclass(kw_only=True)
 class ObjectiveConfig:
@@ -404,11 +429,13 @@ class ExperimentConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     campaign: Optional[CampaignConfig] = None
 
     def problems(self) -> list[ConfigProblem]:
         p: list[ConfigProblem] = []
-        for section in (self.model, self.data, self.trainer, self.optim, self.agent, self.critic, self.logger):
+        for section in (self.model, self.data, self.trainer, self.optim, self.agent, self.critic, self.logger,
+                        self.knowledge):
             p += section.problems()
         if self.campaign is not None:
             p += self.campaign.problems()

@@ -39,6 +39,7 @@ class RunResult:
     status: str
     val_bpb: float = float("nan")
     training_seconds: float = 0.0
+    eval_seconds: float = 0.0  # validation scoring, excluded from the seconds budget
     total_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     mfu_percent: float = 0.0

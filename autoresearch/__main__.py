@@ -1,0 +1,67 @@
+"""``python -m autoresearch``: one baseline experiment; ``+campaign=NAME``: the autonomous loop.
+
+A thin Hydra app. Composition and the override grammar are Hydra's; typing and validation are
+``autoresearch.config``'s; everything else lives in the packages this dispatches to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from autoresearch.config import ConfigError, to_experiment_config
+
+log = logging.getLogger("autoresearch")
+
+
+def _fail(err: Exception) -> None:
+    """One clear line per problem and a non-zero exit: no wall of traceback for bad input."""
+    for line in str(err).splitlines():
+        log.error("%s", line)
+        print(f"error: {line}", file=sys.stderr)
+    sys.exit(2)
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        experiment = to_experiment_config(cfg)
+    except ConfigError as err:
+        _fail(err)
+    hydra_cfg = HydraConfig.get()
+    overrides = list(hydra_cfg.overrides.task)
+    if experiment.campaign is not None:
+        from autoresearch.campaign import run_campaign
+
+        try:
+            run_campaign(experiment, overrides)
+        except ConfigError as err:
+            _fail(err)
+        return
+    from autoresearch.experiment import LOG_FILE, run_experiment
+
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        result = run_experiment(experiment, run_dir, overrides=overrides)
+    except (ConfigError, FileNotFoundError) as err:
+        _fail(err)
+    summary = result.summary()
+    with open(run_dir / LOG_FILE, "a") as fh:
+        fh.write(summary + "\n")
+    print(summary)
+    if result.status != "completed":
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Trial process entry: ``python -m autoresearch.experiment RUN_DIR [--evaluate-test]``.
+
+The campaign starts one of these per trial, so a crash, an OOM or a segfault kills only the trial.
+The run directory already holds the resolved ``config.yaml``; nothing is composed here, which
+keeps start-up to the cost of importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from autoresearch.config import ConfigError, load_config
+from autoresearch.experiment.run import LOG_FILE, evaluate_test, read_overrides, run_experiment
+
+
+def _setup_logging(run_dir: Path) -> None:
+    fmt = logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (logging.FileHandler(run_dir / LOG_FILE), logging.StreamHandler(sys.stderr)):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autoresearch.experiment", description=__doc__)
+    parser.add_argument("run_dir", type=Path, help="directory holding config.yaml (and overrides.yaml)")
+    parser.add_argument("--evaluate-test", action="store_true", help="score the saved weights on the test split")
+    args = parser.parse_args(argv)
+    run_dir: Path = args.run_dir
+    if not (run_dir / "config.yaml").is_file():
+        print(f"error: {run_dir / 'config.yaml'}: no such file", file=sys.stderr)
+        return 2
+    _setup_logging(run_dir)
+    try:
+        if args.evaluate_test:
+            print(f"test_bpb: {evaluate_test(run_dir):.6f}")
+            return 0
+        cfg = load_config(run_dir / "config.yaml")
+        result = run_experiment(cfg, run_dir, overrides=read_overrides(run_dir))
+    except ConfigError as err:
+        for line in str(err).splitlines():
+            logging.getLogger("autoresearch").error("%s", line)
+        return 2
+    summary = result.summary()
+    with open(run_dir / LOG_FILE, "a") as fh:
+        fh.write(summary + "\n")
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
