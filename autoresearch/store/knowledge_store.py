@@ -1,0 +1,715 @@
+"""The KnowledgeStore: every campaign, hypothesis, trial, curve, agent call and finding, in SQLite."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from autoresearch.store._schema import APPLICATION_ID, SCHEMA_VERSION, TABLES
+from autoresearch.store.rows import (
+    DECISIONS,
+    FINDING_STATUSES,
+    FINISHED_STATUSES,
+    HYPOTHESIS_STATUSES,
+    RUNNING,
+    TRIAL_KINDS,
+    TRIAL_STATUSES,
+    AgentCallRow,
+    CampaignRow,
+    FindingRow,
+    HypothesisRow,
+    TrialRow,
+    trial_label,
+)
+from autoresearch.store.secrets import scrub_secrets, secret_values
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = Path("outputs") / "knowledge.sqlite"
+DB_ENV = "AUTORESEARCH_DB"
+TSV_COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description")
+_CRASH_STATUSES = ("crashed", "timeout", "diverged")
+_FINDING_FIELDS = ("status", "effect", "ci_low", "ci_high", "p_value", "q_value", "n", "test_bpb", "details")
+
+
+def default_db_path() -> Path:
+    """``$AUTORESEARCH_DB`` if set, else ``outputs/knowledge.sqlite``: one store shared by all
+    campaigns, so that a duplicate is recognised whichever campaign ran the original."""
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says why and what to do."""
+
+
+class StoreVersionError(StoreError):
+    """The database file was written with another schema (or by another program)."""
+
+
+class TrialFinishedError(StoreError):
+    """A finished trial was asked to change its result: finished results are immutable."""
+
+
+class KnowledgeStore:
+    """Everything autoresearch learns, in one SQLite file shared by all campaigns.
+
+    **What it holds.** Campaigns (resolved config, search space, directory); hypotheses, all of
+    them, including refused and flagged ones with their reason; trials (baseline, hypothesis,
+    validation, ablation) with resolved config, overrides, seed, config fingerprint, run
+    directory, status and metrics; per-step curves; agent calls (tokens, cost, latency);
+    the critic's findings; embeddings for semantic memory; user-added literature.
+
+    **Durability.** The file is in WAL mode and every write method runs in one
+    ``BEGIN IMMEDIATE`` transaction: a ``kill -9`` at any moment leaves each row either whole or
+    absent, never half-written. Readers in other processes (``python -m autoresearch.store
+    search``) see the last committed state while a campaign writes.
+
+    **Threads and processes.** One instance may be shared by the threads of one process: a lock
+    serialises access to its connection. Several processes may open the same file (two campaigns
+    sharing one store); SQLite's file lock serialises their writes, waiting up to
+    ``timeout_s``. A ``running`` trial is owned by the campaign that created it; only that
+    campaign should finish it.
+
+    **Finished trials are immutable.** ``finish_trial`` moves a trial out of ``running`` exactly
+    once; finishing it again raises ``TrialFinishedError``. The measurement (status, metrics,
+    error) never changes afterwards; only the campaign's judgement of it (``decision``, ``note``)
+    may be set later. Curves are append-only and idempotent by step.
+
+    **Resume.** Trials still ``running`` when a campaign starts died with its previous process
+    (``running_trials``); the campaign decides whether to re-run them.
+
+    **Secrets never reach the file.** Every text and JSON value is scrubbed before it is
+    written: values of environment variables named ``*_KEY``, ``*_TOKEN``, ``*_SECRET`` or
+    ``*PASSWORD`` (longer than 8 characters) become ``***``.
+
+    **Versioned schema.** ``PRAGMA user_version`` holds the schema version and
+    ``PRAGMA application_id`` marks the file as ours. A file of another version, or a foreign
+    SQLite database, is refused with a message naming it and saying what to do; it is never
+    modified.
+
+    Returned rows are frozen snapshots with JSON columns decoded; ids are SQLite integer keys.
+    """
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each write method is exactly one
+        # transaction. check_same_thread=False + the lock: any thread may use the one connection.
+        self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self._open_schema()
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("knowledge store %s: journal mode is %s, not WAL (filesystem without shared memory?)", self.path, mode)
+            self._conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: safe against process kills
+            self._conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # ------------------------------------------------------------------ lifecycle
+    def _open_schema(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            with self._write() as conn:
+                # Re-read inside the write lock: another process may have created it meanwhile.
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                n_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+                if version == 0 and n_tables:
+                    raise StoreVersionError(
+                        f"{self.path} is an SQLite database but not an autoresearch knowledge store "
+                        f"(it has {n_tables} tables and no schema version). Point --db or ${DB_ENV} at "
+                        f"another file; this one is left untouched."
+                    )
+                if version == 0:
+                    for statement in TABLES:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    log.info("knowledge store %s created (schema version %d)", self.path, SCHEMA_VERSION)
+                    return
+        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise StoreVersionError(
+                f"{self.path} is not an autoresearch knowledge store (application_id {app_id:#x}). "
+                f"Point --db or ${DB_ENV} at another file; this one is left untouched."
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"{self.path} has schema version {version}, newer than the version {SCHEMA_VERSION} this "
+                f"autoresearch reads: it was written by a newer autoresearch. Upgrade autoresearch "
+                f"(pip install -U autoresearch), or point --db or ${DB_ENV} at another file."
+            )
+        if version < SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"{self.path} has schema version {version}, older than the version {SCHEMA_VERSION} this "
+                f"autoresearch reads, and there is no migration from it. Keep it with the autoresearch "
+                f"version that wrote it, or move it aside (mv {self.path} {self.path}.v{version}) to start "
+                f"a new store."
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "KnowledgeStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"KnowledgeStore({str(self.path)!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. IMMEDIATE takes the write lock up front, so a read-check-write
+        (``finish_trial``) cannot interleave with another writer."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    # ------------------------------------------------------------------ campaigns
+    def upsert_campaign(self, name: str, config: dict, search_space: str, campaign_dir: str) -> int:
+        """Create the campaign, or update its config/search space/directory and keep its id (resume)."""
+        secrets = secret_values()
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO campaigns (name, config, search_space, campaign_dir, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config, "
+                "search_space = excluded.search_space, campaign_dir = excluded.campaign_dir, "
+                "updated_at = excluded.updated_at",
+                (name, _json(config, secrets), _text(search_space, secrets), _text(str(campaign_dir), secrets), now, now),
+            )
+            return conn.execute("SELECT id FROM campaigns WHERE name = ?", (name,)).fetchone()[0]
+
+    def campaign(self, name: str) -> Optional[CampaignRow]:
+        rows = self._read(f"SELECT {_CAMPAIGN_COLS} FROM campaigns WHERE name = ?", (name,))
+        return _campaign_row(rows[0]) if rows else None
+
+    def campaigns(self) -> list[CampaignRow]:
+        return [_campaign_row(r) for r in self._read(f"SELECT {_CAMPAIGN_COLS} FROM campaigns ORDER BY id")]
+
+    # ------------------------------------------------------------------ hypotheses
+    def add_hypothesis(
+        self,
+        campaign_id: int,
+        hypothesis: dict,
+        *,
+        status: str,
+        fingerprint: Optional[str] = None,
+        refusal_code: Optional[str] = None,
+        refusal_reason: Optional[str] = None,
+    ) -> int:
+        """Record a proposal (``Hypothesis.to_dict()``, or whatever an agent sent when it was refused).
+
+        The dict is data from an agent: its fields are coerced to text, never interpreted.
+        """
+        _check_choice("hypothesis status", status, HYPOTHESIS_STATUSES)
+        secrets = secret_values()
+        raw = hypothesis if isinstance(hypothesis, dict) else {"raw": hypothesis}
+        overrides = raw.get("overrides")
+        parent = raw.get("parent")
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO hypotheses (campaign_id, overrides, rationale, expected_effect, agent, parent, status, "
+                "fingerprint, refusal_code, refusal_reason, raw, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    campaign_id,
+                    _json(overrides if isinstance(overrides, dict) else {}, secrets),
+                    _text(_str_or_empty(raw.get("rationale")), secrets),
+                    _text(_str_or_empty(raw.get("expected_effect")), secrets),
+                    _text(_str_or_empty(raw.get("agent")) or "unknown", secrets),
+                    parent if isinstance(parent, int) and not isinstance(parent, bool) else None,
+                    status,
+                    fingerprint,
+                    refusal_code,
+                    _text(refusal_reason, secrets),
+                    _json(raw, secrets),
+                    time.time(),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def hypothesis(self, hypothesis_id: int) -> HypothesisRow:
+        rows = self._read(f"SELECT {_HYPOTHESIS_COLS} FROM hypotheses WHERE id = ?", (hypothesis_id,))
+        if not rows:
+            raise KeyError(f"no hypothesis {hypothesis_id} in {self.path}")
+        return _hypothesis_row(rows[0])
+
+    def hypotheses(self, campaign_id: int, status: Optional[str] = None) -> list[HypothesisRow]:
+        sql, params = f"SELECT {_HYPOTHESIS_COLS} FROM hypotheses WHERE campaign_id = ?", [campaign_id]
+        if status is not None:
+            _check_choice("hypothesis status", status, HYPOTHESIS_STATUSES)
+            sql, params = sql + " AND status = ?", params + [status]
+        return [_hypothesis_row(r) for r in self._read(sql + " ORDER BY id", params)]
+
+    # ------------------------------------------------------------------ trials
+    def add_trial(
+        self,
+        campaign_id: int,
+        hypothesis_id: Optional[int],
+        *,
+        kind: str,
+        seed: int,
+        overrides: dict,
+        config: dict,
+        fingerprint: str,
+        run_dir: str,
+    ) -> int:
+        """Start a trial: status ``running``, ``started_at`` now. Returns its id."""
+        _check_choice("trial kind", kind, TRIAL_KINDS)
+        secrets = secret_values()
+        with self._write() as conn:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO trials (campaign_id, hypothesis_id, kind, seed, overrides, config, fingerprint, run_dir, "
+                    "status, metrics, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?)",
+                    (
+                        campaign_id,
+                        hypothesis_id,
+                        kind,
+                        int(seed),
+                        _json(overrides, secrets),
+                        _json(config, secrets),
+                        fingerprint,
+                        _text(str(run_dir), secrets),
+                        RUNNING,
+                        time.time(),
+                    ),
+                )
+            except sqlite3.IntegrityError as err:
+                raise KeyError(
+                    f"cannot add a trial to campaign {campaign_id} / hypothesis {hypothesis_id} in {self.path}: {err} "
+                    "(create the campaign with upsert_campaign and the hypothesis with add_hypothesis first)"
+                ) from err
+            return int(cur.lastrowid)
+
+    def finish_trial(self, trial_id: int, status: str, metrics: dict, error: Optional[str] = None) -> None:
+        """Record how a running trial ended (``metrics`` = ``RunResult.to_dict()``). Exactly once."""
+        _check_choice("finished trial status", status, FINISHED_STATUSES)
+        secrets = secret_values()
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no trial {trial_id} in {self.path}")
+            if row[0] != RUNNING:
+                raise TrialFinishedError(
+                    f"trial {trial_label(trial_id)} already finished as {row[0]!r}; finished trials are immutable "
+                    "(start a new trial to measure again)"
+                )
+            conn.execute(
+                "UPDATE trials SET status = ?, metrics = ?, error = ?, finished_at = ? WHERE id = ?",
+                (status, _json(metrics, secrets), _text(error, secrets), time.time(), trial_id),
+            )
+
+    def set_trial_decision(self, trial_id: int, decision: str, note: str = "") -> None:
+        """The campaign's judgement of a finished trial: ``keep`` (new incumbent) or ``discard``."""
+        _check_choice("decision", decision, DECISIONS)
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no trial {trial_id} in {self.path}")
+            if row[0] == RUNNING:
+                raise StoreError(f"trial {trial_label(trial_id)} is still running: finish it before deciding on it")
+            conn.execute("UPDATE trials SET decision = ?, note = ? WHERE id = ?", (decision, _text(note, secret_values()), trial_id))
+
+    def trial(self, trial_id: int) -> TrialRow:
+        rows = self._read(f"SELECT {_TRIAL_COLS} FROM trials WHERE id = ?", (trial_id,))
+        if not rows:
+            raise KeyError(f"no trial {trial_id} in {self.path}")
+        return _trial_row(rows[0])
+
+    def trials(
+        self, campaign_id: Optional[int] = None, *, status: Optional[str] = None, kind: Optional[str] = None
+    ) -> list[TrialRow]:
+        where, params = [], []
+        if campaign_id is not None:
+            where, params = where + ["campaign_id = ?"], params + [campaign_id]
+        if status is not None:
+            _check_choice("trial status", status, TRIAL_STATUSES)
+            where, params = where + ["status = ?"], params + [status]
+        if kind is not None:
+            _check_choice("trial kind", kind, TRIAL_KINDS)
+            where, params = where + ["kind = ?"], params + [kind]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return [_trial_row(r) for r in self._read(f"SELECT {_TRIAL_COLS} FROM trials{clause} ORDER BY id", params)]
+
+    def running_trials(self, campaign_id: int) -> list[TrialRow]:
+        """Trials of this campaign never finished: on start-up these died with the previous process."""
+        return self.trials(campaign_id, status=RUNNING)
+
+    def find_by_fingerprint(self, fp: str) -> list[TrialRow]:
+        """Every trial, in any campaign, whose resolved config had this fingerprint (oldest first)."""
+        return [_trial_row(r) for r in self._read(f"SELECT {_TRIAL_COLS} FROM trials WHERE fingerprint = ? ORDER BY id", (fp,))]
+
+    # ------------------------------------------------------------------ curves
+    def add_curve_points(self, trial_id: int, points: list[dict]) -> None:
+        """Append curve points (``curve.jsonl`` rows). A step already stored is left as it was, so
+        re-reading a growing ``curve.jsonl`` from the start is safe."""
+        secrets = secret_values()
+        rows = []
+        for point in points:
+            step = point.get("step") if isinstance(point, dict) else None
+            if not isinstance(step, int) or isinstance(step, bool):
+                raise ValueError(f"curve point for trial {trial_label(trial_id)} has no integer 'step': {point!r}")
+            rows.append((trial_id, step, _json(point, secrets)))
+        if not rows:
+            return
+        with self._write() as conn:
+            try:
+                conn.executemany("INSERT OR IGNORE INTO curves (trial_id, step, point) VALUES (?, ?, ?)", rows)
+            except sqlite3.IntegrityError as err:
+                raise KeyError(f"no trial {trial_id} in {self.path}: {err}") from err
+
+    def curve(self, trial_id: int) -> list[dict]:
+        return [_loads(r[0]) for r in self._read("SELECT point FROM curves WHERE trial_id = ? ORDER BY step", (trial_id,))]
+
+    # ------------------------------------------------------------------ agent calls
+    def add_agent_call(
+        self,
+        campaign_id: int,
+        *,
+        agent: str,
+        model: str,
+        ok: bool,
+        latency_s: float,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float = 0.0,
+        error: Optional[str] = None,
+    ) -> int:
+        secrets = secret_values()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO agent_calls (campaign_id, agent, model, ok, latency_s, prompt_tokens, completion_tokens, "
+                "cost_usd, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    campaign_id,
+                    _text(agent, secrets),
+                    _text(model, secrets),
+                    int(bool(ok)),
+                    float(latency_s),
+                    int(prompt_tokens),
+                    int(completion_tokens),
+                    float(cost_usd),
+                    _text(error, secrets),
+                    time.time(),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def agent_calls(self, campaign_id: int) -> list[AgentCallRow]:
+        rows = self._read(f"SELECT {_AGENT_CALL_COLS} FROM agent_calls WHERE campaign_id = ? ORDER BY id", (campaign_id,))
+        return [_agent_call_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ findings
+    def add_finding(
+        self,
+        campaign_id: int,
+        hypothesis_id: Optional[int],
+        *,
+        status: str,
+        effect: float,
+        ci_low: float,
+        ci_high: float,
+        p_value: float,
+        q_value: Optional[float],
+        n: int,
+        test_bpb: Optional[float] = None,
+        details: Optional[dict] = None,
+    ) -> int:
+        _check_choice("finding status", status, FINDING_STATUSES)
+        now = time.time()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO findings (campaign_id, hypothesis_id, status, effect, ci_low, ci_high, p_value, q_value, n, "
+                "test_bpb, details, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    campaign_id,
+                    hypothesis_id,
+                    status,
+                    float(effect),
+                    float(ci_low),
+                    float(ci_high),
+                    float(p_value),
+                    _opt_float(q_value),
+                    int(n),
+                    _opt_float(test_bpb),
+                    _json(details or {}, secret_values()),
+                    now,
+                    now,
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def finding(self, finding_id: int) -> FindingRow:
+        rows = self._read(f"SELECT {_FINDING_COLS} FROM findings WHERE id = ?", (finding_id,))
+        if not rows:
+            raise KeyError(f"no finding {finding_id} in {self.path}")
+        return _finding_row(rows[0])
+
+    def findings(self, campaign_id: int) -> list[FindingRow]:
+        rows = self._read(f"SELECT {_FINDING_COLS} FROM findings WHERE campaign_id = ? ORDER BY id", (campaign_id,))
+        return [_finding_row(r) for r in rows]
+
+    def update_finding(self, finding_id: int, **fields: Any) -> None:
+        """Revise a finding (e.g. ``q_value`` once Benjamini–Hochberg has seen every hypothesis,
+        ``test_bpb`` after the final test evaluation)."""
+        unknown = sorted(set(fields) - set(_FINDING_FIELDS))
+        if unknown:
+            raise ValueError(f"update_finding: unknown field(s) {unknown}; allowed: {list(_FINDING_FIELDS)}")
+        if not fields:
+            return
+        if "status" in fields:
+            _check_choice("finding status", fields["status"], FINDING_STATUSES)
+        values: list[Any] = []
+        for key in fields:
+            value = fields[key]
+            if key == "details":
+                value = _json(value or {}, secret_values())
+            elif key == "n":
+                value = int(value)
+            elif key in ("q_value", "test_bpb"):
+                value = _opt_float(value)
+            elif key != "status":
+                value = float(value)
+            values.append(value)
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE findings SET {assignments}, updated_at = ? WHERE id = ?", (*values, time.time(), finding_id)
+            )
+            if cur.rowcount == 0:
+                raise KeyError(f"no finding {finding_id} in {self.path}")
+
+    # ------------------------------------------------------------------ embeddings
+    def put_embedding(self, kind: str, ref_id: int | str, text: str, vector: np.ndarray, model: str) -> None:
+        """Store (or replace) the vector of one text; ``model`` names the embedder that made it,
+        so vectors from different embedders are never compared."""
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO embeddings (kind, ref_id, text, model, dim, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, ref_id, _text(text, secret_values()), model, int(vec.shape[0]), vec.tobytes()),
+            )
+
+    def embeddings(self, kind: str, model: str) -> tuple[list[int | str], list[str], np.ndarray]:
+        """``(ids, texts, matrix)`` of one kind made by one model; ``matrix`` is (n, dim) float32."""
+        rows = self._read(
+            "SELECT ref_id, text, dim, vector FROM embeddings WHERE kind = ? AND model = ? ORDER BY rowid", (kind, model)
+        )
+        if not rows:
+            return [], [], np.zeros((0, 0), dtype=np.float32)
+        dims = {r[2] for r in rows}
+        if len(dims) != 1:
+            raise StoreError(f"{self.path}: embeddings of kind {kind!r} by {model!r} have mixed dimensions {sorted(dims)}")
+        matrix = np.stack([np.frombuffer(r[3], dtype=np.float32) for r in rows])
+        return [r[0] for r in rows], [r[1] for r in rows], matrix
+
+    # ------------------------------------------------------------------ literature
+    def put_literature(self, records: list[dict], source: str) -> int:
+        """Add or replace literature records by ``id`` (validated by ``knowledge.Literature``)."""
+        secrets = secret_values()
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO literature (id, record, source, added_at) VALUES (?, ?, ?, ?)",
+                [(str(r["id"]), _json(r, secrets), _text(source, secrets), now) for r in records],
+            )
+        return len(records)
+
+    def literature(self) -> list[dict]:
+        return [_loads(r[0]) for r in self._read("SELECT record FROM literature ORDER BY added_at, id")]
+
+    # ------------------------------------------------------------------ export
+    def export_results_tsv(self, campaign_id: int, path: Path | str) -> Path:
+        """Write autoresearch's ``results.tsv`` (``commit val_bpb memory_gb status description``).
+
+        ``commit`` is the trial id (``t0012``); ``status`` is ``keep``/``discard`` from the
+        campaign's decision (undecided finished trials read ``discard``), and ``crash`` for
+        crashed, timed-out and diverged trials, whose val_bpb and memory read 0 as in
+        autoresearch. Running trials are left out.
+        """
+        hypotheses = {h.id: h for h in self.hypotheses(campaign_id)}
+        lines = ["\t".join(TSV_COLUMNS)]
+        for t in self.trials(campaign_id):
+            if t.status == RUNNING:
+                continue
+            crashed = t.status in _CRASH_STATUSES
+            bpb = 0.0 if crashed or t.val_bpb is None else t.val_bpb
+            memory_gb = 0.0 if crashed else float(t.metrics.get("peak_memory_mb") or 0.0) / 1024.0
+            status = "crash" if crashed else (t.decision or "discard")
+            lines.append(f"{t.label}\t{bpb:.6f}\t{memory_gb:.1f}\t{status}\t{_describe_trial(t, hypotheses)}")
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.replace(out)  # atomic: a reader never sees half a file
+        return out
+
+
+# ---------------------------------------------------------------------- helpers
+def _describe_trial(t: TrialRow, hypotheses: dict[int, HypothesisRow]) -> str:
+    h = hypotheses.get(t.hypothesis_id) if t.hypothesis_id is not None else None
+    text = h.rationale if h is not None and h.rationale else ""
+    if not text:
+        text = ", ".join(f"{k}={v}" for k, v in sorted(t.overrides.items())) or t.kind
+    if t.kind in ("validation", "ablation"):
+        text = f"[{t.kind} seed {t.seed}] {text}"
+    return " ".join(text.split())  # one line, no tabs: the format is tab-separated
+
+
+def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {list(allowed)}, got {value!r}")
+
+
+def _str_or_empty(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _opt_float(value: Any) -> Optional[float]:
+    return None if value is None else float(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _json(value: Any, secrets: list[str]) -> str:
+    # Round-trip through JSON first so that non-JSON values (Paths, numpy) are rendered to text
+    # before scrubbing sees them.
+    plain = json.loads(json.dumps(value, default=_json_default))
+    return json.dumps(scrub_secrets(plain, secrets), sort_keys=True)
+
+
+def _text(value: Optional[str], secrets: list[str]) -> Optional[str]:
+    return None if value is None else scrub_secrets(str(value), secrets)
+
+
+def _loads(text: Optional[str]) -> Any:
+    return {} if text is None else json.loads(text)
+
+
+_CAMPAIGN_COLS = "id, name, config, search_space, campaign_dir, created_at, updated_at"
+_HYPOTHESIS_COLS = (
+    "id, campaign_id, overrides, rationale, expected_effect, agent, parent, status, fingerprint, "
+    "refusal_code, refusal_reason, raw, created_at"
+)
+_TRIAL_COLS = (
+    "id, campaign_id, hypothesis_id, kind, seed, overrides, config, fingerprint, run_dir, status, metrics, "
+    "error, decision, note, started_at, finished_at"
+)
+_AGENT_CALL_COLS = (
+    "id, campaign_id, agent, model, ok, latency_s, prompt_tokens, completion_tokens, cost_usd, error, created_at"
+)
+_FINDING_COLS = (
+    "id, campaign_id, hypothesis_id, status, effect, ci_low, ci_high, p_value, q_value, n, test_bpb, details, "
+    "created_at, updated_at"
+)
+
+
+def _campaign_row(r: tuple) -> CampaignRow:
+    return CampaignRow(
+        id=r[0], name=r[1], config=_loads(r[2]), search_space=r[3], campaign_dir=r[4], created_at=r[5], updated_at=r[6]
+    )
+
+
+def _hypothesis_row(r: tuple) -> HypothesisRow:
+    return HypothesisRow(
+        id=r[0],
+        campaign_id=r[1],
+        overrides=_loads(r[2]),
+        rationale=r[3],
+        expected_effect=r[4],
+        agent=r[5],
+        parent=r[6],
+        status=r[7],
+        fingerprint=r[8],
+        refusal_code=r[9],
+        refusal_reason=r[10],
+        raw=_loads(r[11]),
+        created_at=r[12],
+    )
+
+
+def _trial_row(r: tuple) -> TrialRow:
+    return TrialRow(
+        id=r[0],
+        campaign_id=r[1],
+        hypothesis_id=r[2],
+        kind=r[3],
+        seed=r[4],
+        overrides=_loads(r[5]),
+        config=_loads(r[6]),
+        fingerprint=r[7],
+        run_dir=r[8],
+        status=r[9],
+        metrics=_loads(r[10]),
+        error=r[11],
+        decision=r[12],
+        note=r[13],
+        started_at=r[14],
+        finished_at=r[15],
+    )
+
+
+def _agent_call_row(r: tuple) -> AgentCallRow:
+    return AgentCallRow(
+        id=r[0],
+        campaign_id=r[1],
+        agent=r[2],
+        model=r[3],
+        ok=bool(r[4]),
+        latency_s=r[5],
+        prompt_tokens=r[6],
+        completion_tokens=r[7],
+        cost_usd=r[8],
+        error=r[9],
+        created_at=r[10],
+    )
+
+
+def _finding_row(r: tuple) -> FindingRow:
+    return FindingRow(
+        id=r[0],
+        campaign_id=r[1],
+        hypothesis_id=r[2],
+        status=r[3],
+        effect=r[4],
+        ci_low=r[5],
+        ci_high=r[6],
+        p_value=r[7],
+        q_value=r[8],
+        n=r[9],
+        test_bpb=r[10],
+        details=_loads(r[11]),
+        created_at=r[12],
+        updated_at=r[13],
+    )
