@@ -27,10 +27,18 @@ def _setup_logging(run_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autoresearch.experiment", description=__doc__)
-    parser.add_argument("run_dir", type=Path, help="directory holding config.yaml (and overrides.yaml)")
+    parser.add_argument("run_dir", help="directory holding config.yaml (and overrides.yaml); '-' = read it from "
+                        "stdin once imports are done (the campaign's warm standby)")
     parser.add_argument("--evaluate-test", action="store_true", help="score the saved weights on the test split")
     args = parser.parse_args(argv)
-    run_dir: Path = args.run_dir
+    if args.run_dir == "-":
+        import autoresearch.train  # noqa: F401  (pay the torch import before the run is handed over)
+
+        line = sys.stdin.readline().strip()
+        if not line:
+            return 0  # the campaign ended without needing this standby
+        args.run_dir = line
+    run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file():
         print(f"error: {run_dir / 'config.yaml'}: no such file", file=sys.stderr)
         return 2
