@@ -1,0 +1,40 @@
+"""Search spaces, hypotheses and the gate between them.
+
+A ``SearchSpace`` (``search_spaces/*.yaml``, checked against a shipped JSON Schema and the typed
+config) says which keys a campaign may change. A ``Hypothesis`` is data: overrides plus a
+rationale. ``validate_hypothesis`` is the single gate every proposal passes, from any agent,
+before anything is composed or run; what fails becomes a ``Refusal`` with a code and a reason.
+The Ax bridge (``ax_parameters``, ``from_ax``, ``to_ax``) lets a Bayesian agent search the same
+space and learn from trials proposed by others.
+"""
+
+from autoresearch.search.ax_space import ax_name, ax_parameters, from_ax, to_ax
+from autoresearch.search.constraints import Constraint, ConstraintEvalError, ConstraintSyntaxError
+from autoresearch.search.hypothesis import Hypothesis, Proposal, Refusal, Scalar, config_fingerprint
+from autoresearch.search.keys import FORBIDDEN_KEYS, config_keys, forbidden_reason
+from autoresearch.search.space import Parameter, SearchSpace, SearchSpaceError
+from autoresearch.search.validate import FINGERPRINT_IGNORE, fingerprint, validate_hypothesis
+
+__all__ = [
+    "FINGERPRINT_IGNORE",
+    "FORBIDDEN_KEYS",
+    "Constraint",
+    "ConstraintEvalError",
+    "ConstraintSyntaxError",
+    "Hypothesis",
+    "Parameter",
+    "Proposal",
+    "Refusal",
+    "Scalar",
+    "SearchSpace",
+    "SearchSpaceError",
+    "ax_name",
+    "ax_parameters",
+    "config_fingerprint",
+    "config_keys",
+    "forbidden_reason",
+    "fingerprint",
+    "from_ax",
+    "to_ax",
+    "validate_hypothesis",
+]
