@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,10 @@ def _write_corpus(folder: Path, n_docs: int = 24, lines: int = 60) -> Path:
         body = "\n".join(" ".join(rng.choice(words, size=8)) for _ in range(lines))
         (sub / f"doc{i:02d}.txt").write_text(f"Document {i}\n{body}\n", encoding="utf-8")
     return folder
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _manifest_without_time(data: PreparedData) -> dict:
@@ -249,7 +255,14 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert err == [f"error: {missing}: data.path: no such file or folder"]
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def test_abandoned_build_folders_are_removed(tmp_path):
+    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c")), cache_dir=str(tmp_path / "cache"))
+    first = prepare_data(cfg)
+    root = first.cache_path.parent
+    shutil.rmtree(first.cache_path)
+    abandoned = root / f".tmp-{first.cache_path.name}-99999-deadbeef"  # a builder killed mid-way
+    abandoned.mkdir()
+    (abandoned / "train.bin").write_bytes(b"partial")
+    again = prepare_data(cfg)
+    assert again.cache_path == first.cache_path and not abandoned.exists()
+    assert again.manifest["splits"] == first.manifest["splits"]

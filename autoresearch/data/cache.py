@@ -37,19 +37,20 @@ def cache_key(spec: dict, prefix: str) -> str:
 
 
 @contextlib.contextmanager
-def build_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (blocking). A no-op where ``fcntl`` is missing;
-    atomic publication keeps that case correct, only less frugal."""
+def build_lock(path: Path) -> Iterator[bool]:
+    """An exclusive advisory lock on ``path`` (blocking). Yields whether the lock is real: where
+    ``fcntl`` is missing it is a no-op, and atomic publication keeps that case correct, only
+    less frugal."""
     try:
         import fcntl
     except ImportError:  # Windows
-        yield
+        yield False
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
@@ -58,6 +59,14 @@ def new_build_dir(root: Path, key: str) -> Path:
     d = root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     d.mkdir(parents=True)
     return d
+
+
+def remove_abandoned_builds(root: Path, key: str) -> None:
+    """Delete build folders of ``key`` left by processes that died mid-build. Call only while
+    holding the key's lock: every live builder holds it, so what is left belongs to the dead."""
+    for d in root.glob(f".tmp-{key}-*"):
+        log.info("removing an abandoned build: %s", d)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def publish(tmp: Path, final: Path) -> bool:

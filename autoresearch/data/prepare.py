@@ -32,6 +32,7 @@ from autoresearch.data.cache import (
     load_memo,
     new_build_dir,
     publish,
+    remove_abandoned_builds,
     save_memo,
 )
 from autoresearch.data.sources import Document, Source, resolve_source
@@ -87,7 +88,12 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     if problems:
         raise ConfigError(problems)
     root = Path(os.path.expanduser(cfg.cache_dir)) / "data"
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            [ConfigProblem("data.cache_dir", f"cannot create the cache folder ({err.strerror}): set data.cache_dir or AUTORESEARCH_CACHE", str(root))]
+        ) from None
     memo = load_memo(root)
     before = dict(memo)
     source = resolve_source(cfg, memo)
@@ -99,14 +105,17 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     if data is not None:
         log.debug("using prepared data %s", final)
         return data
-    with build_lock(root / f".{final.name}.lock"):
+    with build_lock(root / f".{final.name}.lock") as exclusive:
         data = _try_load(final)  # another process may have built it while we waited
         if data is not None:
             log.info("using data prepared by another process: %s", final)
             return data
+        if exclusive:
+            remove_abandoned_builds(root, final.name)
         discard(final)  # an entry that failed its check (e.g. a file deleted by hand)
         tmp = new_build_dir(root, final.name)
         t0 = time.perf_counter()
+        log.info("preparing %s (%d input files, %s tokenizer) into %s", source.kind, len(source.files), cfg.tokenizer, final)
         try:
             _build(tmp, cfg, source, spec, final.name)
         except BaseException:
