@@ -83,6 +83,14 @@ def test_parquet_without_the_text_column_names_key_and_file(tmp_path):
     assert problem.key == "data.text_column" and problem.file == str(path)
     assert "'text'" in str(err.value) and "content" in str(err.value) and "\n" not in str(err.value)
 
+    pq.write_table(pa.table({"text": [1, 2]}), path)
+    with pytest.raises(ConfigError, match="data.text_column: column 'text' holds int64, not text"):
+        prepare_data(_cfg(tmp_path, source="parquet", path=str(path)))
+    path.write_text("not parquet at all")
+    with pytest.raises(ConfigError) as err:
+        prepare_data(_cfg(tmp_path, source="parquet", path=str(path)))
+    assert err.value.problems[0].key == "data.path" and err.value.problems[0].file == str(path)
+
 
 # --------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(

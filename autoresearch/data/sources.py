@@ -205,17 +205,22 @@ def _rel(f: Path, root: Path) -> str:
 
 
 def _check_parquet_column(files: list[InputFile], column: str) -> None:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for f in files:
         try:
-            names = pq.read_schema(f.path).names
+            schema = pq.read_schema(f.path)
         except Exception as err:  # pyarrow raises several types for a file that is not parquet
             raise ConfigError([ConfigProblem("data.path", f"not a readable parquet file ({err})", str(f.path))]) from None
-        if column not in names:
+        if column not in schema.names:
             raise ConfigError(
-                [ConfigProblem("data.text_column", f"no column {column!r} (columns: {names}); set data.text_column", str(f.path))]
+                [ConfigProblem("data.text_column", f"no column {column!r} (columns: {schema.names}); set data.text_column", str(f.path))]
             )
+        kind = schema.field(column).type
+        is_view = getattr(pa.types, "is_string_view", lambda _: False)  # pyarrow >= 16
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or is_view(kind)):
+            raise ConfigError([ConfigProblem("data.text_column", f"column {column!r} holds {kind}, not text", str(f.path))])
 
 
 def resolve_source(cfg: DataConfig, memo: HashMemo) -> Source:
