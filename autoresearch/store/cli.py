@@ -1,0 +1,155 @@
+"""Command line for the knowledge store.
+
+    python -m autoresearch.store search "rope base" [--db PATH] [--k 5] [--literature]
+    python -m autoresearch.store literature add FILE [--db PATH]
+    python -m autoresearch.store literature list [--db PATH]
+    python -m autoresearch.store export-tsv CAMPAIGN [--db PATH] [--out PATH]
+
+The store defaults to ``outputs/knowledge.sqlite`` (``$AUTORESEARCH_DB`` overrides): one file for
+every campaign, so a search covers them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from autoresearch.store.knowledge_store import DB_ENV, KnowledgeStore, StoreError, default_db_path
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autoresearch.store", description="Search and export the knowledge store.")
+    db_help = f"the store (default: ${DB_ENV} or outputs/knowledge.sqlite)"
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    search = sub.add_parser("search", help="past experiments (and literature) nearest a text")
+    search.add_argument("query")
+    search.add_argument("--db", type=Path, default=None, help=db_help)
+    search.add_argument("--k", type=int, default=5, help="how many results (default 5)")
+    search.add_argument("--campaign", default=None, help="only this campaign's trials")
+    search.add_argument("--literature", action="store_true", help="also search the known results")
+    search.add_argument(
+        "--embedder", default="auto", choices=("auto", "minilm", "hashing"), help="sentence embedder (default: MiniLM when installed)"
+    )
+
+    lit = sub.add_parser("literature", help="the literature of known results")
+    lit_sub = lit.add_subparsers(dest="literature_command", required=True)
+    add = lit_sub.add_parser("add", help="add the records of a JSONL file")
+    add.add_argument("file", type=Path)
+    add.add_argument("--db", type=Path, default=None, help=db_help)
+    listing = lit_sub.add_parser("list", help="list every record (shipped and added)")
+    listing.add_argument("--db", type=Path, default=None, help=db_help)
+
+    export = sub.add_parser("export-tsv", help="write a campaign's results.tsv (autoresearch's columns)")
+    export.add_argument("campaign")
+    export.add_argument("--db", type=Path, default=None, help=db_help)
+    export.add_argument("--out", type=Path, default=None, help="output file (default: <campaign_dir>/results.tsv)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from autoresearch.knowledge import EmbedderUnavailable, LiteratureError  # the store package must not need knowledge
+
+    try:
+        if args.command == "search":
+            return _search(args, console)
+        if args.command == "literature":
+            return _literature(args, console)
+        return _export(args, console)
+    except (StoreError, LiteratureError, EmbedderUnavailable) as err:
+        errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
+        return 2
+
+
+def _existing_store(db: Optional[Path]) -> KnowledgeStore:
+    path = db or default_db_path()
+    if not path.is_file():
+        raise StoreError(f"no knowledge store at {path}: run a campaign first, or pass --db / set ${DB_ENV}")
+    return KnowledgeStore(path)
+
+
+def _search(args: argparse.Namespace, console: Console) -> int:
+    from autoresearch.knowledge import Literature, Memory, make_embedder
+
+    with _existing_store(args.db) as store:
+        embedder = make_embedder(args.embedder)
+        campaign_id = None
+        if args.campaign:
+            row = store.campaign(args.campaign)
+            if row is None:
+                raise StoreError(f"{store.path} has no campaign {args.campaign!r} (known: {[c.name for c in store.campaigns()]})")
+            campaign_id = row.id
+        neighbours = Memory(store, embedder).nearest(args.query, k=args.k, campaign_id=campaign_id)
+        if neighbours:
+            table = Table(title=f"experiments nearest {args.query!r} ({embedder.name})", show_lines=False)
+            for name, kw in (
+                ("trial", {"no_wrap": True}),
+                ("campaign", {}),
+                ("status", {}),
+                ("val_bpb", {"justify": "right"}),
+                ("sim", {"justify": "right"}),
+                ("overrides", {"overflow": "fold"}),
+                ("run_dir", {"overflow": "fold"}),
+            ):
+                table.add_column(name, **kw)
+            for n in neighbours:
+                status = n.status + (f" ({n.decision})" if n.decision else "")
+                bpb = f"{n.val_bpb:.4f}" if n.val_bpb is not None else "-"
+                overrides = ", ".join(f"{k}={v}" for k, v in sorted(n.overrides.items())) or "(baseline)"
+                table.add_row(n.label, n.campaign, status, bpb, f"{n.score:.2f}", overrides, n.run_dir)
+            console.print(table)
+        else:
+            console.print(f"no finished experiments in {store.path} yet")
+        if args.literature:
+            hits = Literature(store, embedder).search(args.query, k=args.k)
+            table = Table(title=f"known results nearest {args.query!r}")
+            for name, kw in (("sim", {"justify": "right"}), ("effect", {}), ("year", {}), ("title", {}), ("claim", {}), ("url", {"overflow": "fold"})):
+                table.add_column(name, **kw)
+            for entry, score in hits:
+                table.add_row(f"{score:.2f}", entry.effect_direction, str(entry.year), entry.title, entry.claimed_effect, entry.url)
+            console.print(table)
+    return 0
+
+
+def _literature(args: argparse.Namespace, console: Console) -> int:
+    from autoresearch.knowledge import HashingEmbedder, Literature
+
+    path = args.db or default_db_path()
+    with KnowledgeStore(path) as store:
+        # Adding and listing need no vectors; entries are embedded lazily on the first search.
+        literature = Literature(store, HashingEmbedder())
+        if args.literature_command == "add":
+            count = literature.add_file(args.file)
+            console.print(f"added {count} literature record(s) from {args.file} to {store.path}")
+            return 0
+        table = Table(title=f"literature ({len(literature.entries)} records)")
+        for name in ("id", "effect", "year", "title", "settings", "source"):
+            table.add_column(name)
+        for e in literature.entries:
+            settings = ", ".join(f"{k}={v}" for k, v in e.settings.items())
+            table.add_row(e.id, e.effect_direction, str(e.year), e.title, settings, e.source)
+        console.print(table)
+    return 0
+
+
+def _export(args: argparse.Namespace, console: Console) -> int:
+    with _existing_store(args.db) as store:
+        row = store.campaign(args.campaign)
+        if row is None:
+            raise StoreError(f"{store.path} has no campaign {args.campaign!r} (known: {[c.name for c in store.campaigns()]})")
+        out = args.out or Path(row.campaign_dir) / "results.tsv"
+        store.export_results_tsv(row.id, out)
+        console.print(f"wrote {out}")
+    return 0
