@@ -1,0 +1,176 @@
+"""Offline replay of early-stopping strategies over a bank of recorded learning curves.
+
+Training the same 30+ configurations again for every stopping idea would cost hours; replaying
+their recorded curves costs seconds. A replay plays the campaign's part: trials arrive one at a
+time (one machine, one trial), each reveals its curve evaluation by evaluation, and after each
+evaluation the stopper decides. A stopped trial costs the progress it reached; a completed one
+its full budget. Arrival order matters to every strategy (what has finished when a trial is
+judged), so each strategy is replayed over several random orders and the figures are averaged.
+
+* compute used = Σ progress reached / Σ full budgets;
+* regret = best final val_bpb among the trials that completed − best final val_bpb of all
+  (the result with no stopping); compare it with the noise floor σ of the final val_bpb.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from autoresearch.config import EarlyStoppingConfig
+from autoresearch.critic.curves import Curve, clean_curve, final_value
+from autoresearch.critic.early_stopping import EarlyStopper, make_early_stopper
+
+CURVE_BANK_VERSION = 1
+
+
+@dataclass(kw_only=True)
+class CurveBank:
+    """Full learning curves of many configurations, plus baseline repeats for the noise floor.
+
+    Stored as JSON: ``{"version", "curves": {id: [[progress, val_bpb], ...]}, "overrides":
+    {id: [hydra override strings]}, "noise": [final val_bpb of baseline repeats], "meta": {...}}``.
+    """
+
+    curves: dict[str, Curve]
+    noise: list[float] = field(default_factory=list)
+    overrides: dict[str, list[str]] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def noise_std(self) -> float:
+        return float(np.std(self.noise, ddof=1)) if len(self.noise) >= 2 else math.nan
+
+    def save(self, path: Path) -> None:
+        data = {"version": CURVE_BANK_VERSION, **asdict(self)}
+        data["curves"] = {k: [[round(p, 6), round(v, 6)] for p, v in c] for k, c in self.curves.items()}
+        Path(path).write_text(json.dumps(data, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "CurveBank":
+        path = Path(path)
+        data = json.loads(path.read_text())
+        if data.get("version") != CURVE_BANK_VERSION:
+            raise ValueError(
+                f"{path}: curve bank version {data.get('version')!r}, expected {CURVE_BANK_VERSION}; "
+                "re-record it with bench/curve_bank.py --record"
+            )
+        return cls(
+            curves={k: clean_curve(c) for k, c in data["curves"].items()},
+            noise=[float(v) for v in data.get("noise", [])],
+            overrides=data.get("overrides", {}),
+            meta=data.get("meta", {}),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayRun:
+    """One strategy over one arrival order."""
+
+    strategy: str
+    compute_used: float  # fraction of the no-stopping compute
+    regret: float
+    stopped: int
+    decisions: int
+    decision_seconds_mean: float
+    decision_seconds_max: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaySummary:
+    """One strategy over all arrival orders."""
+
+    strategy: str
+    compute_used: float  # mean over orders
+    regret_mean: float
+    regret_max: float
+    stopped_mean: float
+    decision_seconds_mean: float
+    decision_seconds_max: float
+    noise_std: float
+    runs: int
+
+    @property
+    def compute_saved(self) -> float:
+        return 1.0 - self.compute_used
+
+    @property
+    def within_noise(self) -> bool:
+        return math.isfinite(self.noise_std) and self.regret_mean <= self.noise_std
+
+
+def replay(curves: Sequence[Curve], stopper: EarlyStopper, order: Sequence[int]) -> ReplayRun:
+    """Play the trials in ``order`` (indices into ``curves``) one after another through ``stopper``."""
+    curves = [clean_curve(c) for c in curves]
+    finished: dict[int, Curve] = {}
+    incumbent: float | None = None
+    used = total = 0.0
+    stopped = 0
+    timings: list[float] = []
+    for trial_id in order:
+        curve = curves[trial_id]
+        total += curve[-1][0]
+        reached = curve[-1][0]
+        for i in range(1, len(curve)):  # after every evaluation but the last, which completes it
+            t0 = time.perf_counter()
+            decision = stopper.should_stop(trial_id, curve[:i], finished, incumbent)
+            timings.append(time.perf_counter() - t0)
+            if decision.stop:
+                reached = curve[i - 1][0]
+                stopped += 1
+                break
+        used += reached
+        if reached >= curve[-1][0]:
+            finished[trial_id] = curve
+            final = final_value(curve)
+            incumbent = final if incumbent is None else min(incumbent, final)
+    best_all = min(final_value(c) for c in curves)
+    best_found = min((final_value(c) for c in finished.values()), default=math.inf)
+    return ReplayRun(
+        strategy=getattr(stopper, "name", type(stopper).__name__),
+        compute_used=used / total,
+        regret=best_found - best_all,
+        stopped=stopped,
+        decisions=len(timings),
+        decision_seconds_mean=float(np.mean(timings)) if timings else 0.0,
+        decision_seconds_max=float(np.max(timings)) if timings else 0.0,
+    )
+
+
+def replay_strategies(
+    curves: Sequence[Curve],
+    cfg: EarlyStoppingConfig,
+    *,
+    strategies: Sequence[str] = ("none", "percentile", "curve", "halving"),
+    shuffles: int = 5,
+    seed: int = 0,
+    noise_std: float = math.nan,
+    make: Callable[[EarlyStoppingConfig], EarlyStopper] = make_early_stopper,
+) -> list[ReplaySummary]:
+    """Each strategy over the same ``shuffles`` random arrival orders, with a fresh stopper per order."""
+    rng = np.random.default_rng(seed)
+    orders = [rng.permutation(len(curves)).tolist() for _ in range(shuffles)]
+    summaries = []
+    for name in strategies:
+        strategy_cfg = EarlyStoppingConfig(**{**asdict(cfg), "strategy": name})
+        runs = [replay(curves, make(strategy_cfg), order) for order in orders]
+        summaries.append(
+            ReplaySummary(
+                strategy=name,
+                compute_used=float(np.mean([r.compute_used for r in runs])),
+                regret_mean=float(np.mean([r.regret for r in runs])),
+                regret_max=float(np.max([r.regret for r in runs])),
+                stopped_mean=float(np.mean([r.stopped for r in runs])),
+                decision_seconds_mean=float(np.mean([r.decision_seconds_mean for r in runs])),
+                decision_seconds_max=float(np.max([r.decision_seconds_max for r in runs])),
+                noise_std=noise_std,
+                runs=len(runs),
+            )
+        )
+    return summaries
