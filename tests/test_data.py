@@ -217,21 +217,34 @@ def test_batch_sampler_refuses_a_split_shorter_than_a_block():
 
 
 # --------------------------------------------------------------------------- concurrency
-def _prepare_in_child(cfg: DataConfig) -> tuple[str, str]:
+def _prepare_in_child(cfg: DataConfig, barrier) -> tuple[str, str, list[str]]:
+    """Runs in a fresh process: wait for the other one, then both prepare at the same moment."""
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("autoresearch.data")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    barrier.wait()
     data = prepare_data(cfg)
-    return str(data.cache_path), data.manifest_sha256
+    return str(data.cache_path), data.manifest_sha256, messages
 
 
 def test_concurrent_prepare_gives_one_cache(tmp_path):
-    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c", n_docs=40)), tokenizer="bpe",
+    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c", n_docs=40, lines=300)), tokenizer="bpe",
                      bpe_vocab_size=400, cache_dir=str(tmp_path / "cache"))
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        results = pool.map(_prepare_in_child, [cfg, cfg])
-    assert results[0] == results[1]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        barrier = manager.Barrier(2)
+        results = pool.starmap(_prepare_in_child, [(cfg, barrier), (cfg, barrier)])
+    (path_a, sha_a, log_a), (path_b, sha_b, log_b) = results
+    assert (path_a, sha_a) == (path_b, sha_b)
+    builds = [m for m in log_a + log_b if m.startswith("preparing")]
+    assert len(builds) == 1, f"exactly one process builds, the other waits and reuses: {log_a + log_b}"
     root = tmp_path / "cache" / "data"
     entries = [p.name for p in root.iterdir() if p.is_dir()]
-    assert entries == [Path(results[0][0]).name], "no temporary or duplicate builds left behind"
-    assert prepare_data(cfg).manifest_sha256 == results[0][1]
+    assert entries == [Path(path_a).name], "no temporary or duplicate builds left behind"
+    assert prepare_data(cfg).manifest_sha256 == sha_a
 
 
 # --------------------------------------------------------------------------- command line
