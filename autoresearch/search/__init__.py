@@ -13,10 +13,9 @@ from autoresearch.search.constraints import Constraint, ConstraintEvalError, Con
 from autoresearch.search.hypothesis import Hypothesis, Proposal, Refusal, Scalar, config_fingerprint
 from autoresearch.search.keys import FORBIDDEN_KEYS, config_keys, forbidden_reason
 from autoresearch.search.space import Parameter, SearchSpace, SearchSpaceError
-from autoresearch.search.validate import FINGERPRINT_IGNORE, fingerprint, validate_hypothesis
+from autoresearch.search.validate import validate_hypothesis
 
 __all__ = [
-    "FINGERPRINT_IGNORE",
     "FORBIDDEN_KEYS",
     "Constraint",
     "ConstraintEvalError",
@@ -33,7 +32,6 @@ __all__ = [
     "config_fingerprint",
     "config_keys",
     "forbidden_reason",
-    "fingerprint",
     "from_ax",
     "to_ax",
     "validate_hypothesis",

@@ -190,13 +190,17 @@ class SearchSpace:
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<search space>", path: Optional[Path] = None) -> "SearchSpace":
         """Validate plain data (the parsed YAML) and build the space; ``source`` prefixes every error."""
-        problems = [f"{source}: {where}: {msg}" for where, msg in _schema_problems(data)]
-        if problems:
-            raise SearchSpaceError(problems)
-        built: list[tuple[str, str]] = []
-        space = _build(data, path, built)
-        if built:
-            raise SearchSpaceError([f"{source}: {where}: {msg}" for where, msg in built])
+        shape = _schema_problems(data)
+        found = [(json_path(parts), msg) for parts, msg in shape]
+        broken = {parts[1] for parts, _ in shape if len(parts) >= 2 and parts[0] == "parameters"}
+        space = None
+        if all(len(parts) >= 2 and parts[0] == "parameters" for parts, _ in shape):
+            # The shape is right apart from some parameters: check the others too, so that one
+            # round of edits fixes every problem in the file.
+            rest = {**data, "parameters": {k: v for k, v in data["parameters"].items() if k not in broken}}
+            space = _build(rest, path, found)
+        if found:
+            raise SearchSpaceError([f"{source}: {where}: {msg}" for where, msg in found])
         log.debug("loaded search space %s (%d parameters) from %s", space.name, len(space.parameters), source)
         return space  # type: ignore[return-value]
 
@@ -376,14 +380,14 @@ def json_path(parts: Any) -> str:
     return out or "(top level)"
 
 
-def _schema_problems(data: Any) -> list[tuple[str, str]]:
+def _schema_problems(data: Any) -> list[tuple[tuple[Any, ...], str]]:
     found = []
     for err in _schema_validator().iter_errors(data):
         msg = err.message
         if err.validator == "type" and isinstance(err.instance, str) and _looks_numeric(err.instance):
             msg += f" (YAML reads {err.instance} as text: write it with a decimal point, e.g. 1.0e6, or in full)"
-        found.append((json_path(err.absolute_path), msg))
-    return sorted(found)
+        found.append((tuple(err.absolute_path), msg))
+    return sorted(found, key=lambda f: (json_path(f[0]), f[1]))
 
 
 def _looks_numeric(text: str) -> bool:

@@ -44,12 +44,10 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "hypothesis.schema.json"
 MAX_RAW_CHARS = 100_000  # an LLM answer longer than this is not a hypothesis
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 _INTERPOLATION = ("${", "$(")
+# Described, never shown: a reason must not itself contain an interpolation someone might resolve.
+_NEVER_RESOLVED = "contains an interpolation (a dollar sign before a brace or parenthesis), which is never resolved"
 _BAD_KEY_CHARS = re.compile(r"[\s,=\"'`]")
 _INSTANTIATION = ("_target_", "_recursive_", "_convert_", "_partial_", "_args_")
-
-# Sections that never change what a trial learns: left out of fingerprints so that the same
-# experiment is recognised across campaigns, agents and loggers.
-FINGERPRINT_IGNORE = ("name", "campaign", "agent", "critic", "logger", "hydra", "data.cache_dir")
 
 Seen = Callable[[str], Optional[str]]
 Compose = Callable[[list[str]], Any]
@@ -60,21 +58,6 @@ class _Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-def fingerprint(flat_config: dict[str, Any]) -> str:
-    """The fingerprint under which a trial's flattened config is remembered (``duplicate`` check).
-
-    Values are normalised (``4`` and ``4.0`` are the same learning rate) and the sections in
-    ``FINGERPRINT_IGNORE`` are left out. The campaign must fingerprint finished trials with this
-    same function for ``seen`` to find them.
-    """
-    kept = {
-        k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
-        for k, v in flat_config.items()
-        if not any(k == p or k.startswith(p + ".") for p in FINGERPRINT_IGNORE)
-    }
-    return config_fingerprint(kept)
 
 
 def validate_hypothesis(
@@ -90,7 +73,10 @@ def validate_hypothesis(
 
     ``raw`` is a dict, a ``Hypothesis``, or text holding one JSON object (a fenced ```json block
     is found inside chatter). ``base`` is the flattened baseline config. ``seen(fingerprint)``
-    returns a pointer to an earlier run of the same config ("trial 12 of campaign x") or None.
+    returns a pointer to an earlier run of the same config ("trial 12 of campaign x") or None;
+    the fingerprint is ``config_fingerprint(base | fixed values | overrides)``, which equals
+    ``config_fingerprint({**base, **hypothesis.overrides})`` for the returned hypothesis, so the
+    caller can fingerprint finished trials the same way.
     ``compose(override_strings)`` should raise if Hydra cannot build the config.
 
     The returned hypothesis carries values cast to the config's types, plus the space's fixed
@@ -118,13 +104,13 @@ def _validate(
             raise _Refused("inactive", _inactive_reason(space, key, merged))
     broken = space.check_constraints(merged)  # (f)
     if broken:
-        raise _Refused("constraint", f"The proposal breaks {broken[0]}.")
+        raise _Refused("constraint", f"{broken[0][0].upper()}{broken[0][1:]}.")
     if all(same_value(v, eff.get(k)) for k, v in cast.items()):  # (g)
         what = ", ".join(f"{k}={v!r}" for k, v in cast.items())
         detail = f": every value equals the baseline ({what})" if cast else ": it has no overrides"
         raise _Refused("duplicate", f"The proposal changes nothing{detail}.")
     if seen is not None:
-        pointer = seen(fingerprint(merged))
+        pointer = seen(config_fingerprint(merged))
         if pointer:
             raise _Refused("duplicate", f"This exact configuration was already run ({pointer}).")
     pinned = {k: v for k, v in space.fixed_values().items() if not same_value(v, base.get(k)) and k not in cast}
@@ -271,20 +257,20 @@ def _parse_value(text: str) -> Any:
 def _check_forbidden(data: dict[str, Any], overrides: dict[str, Any]) -> None:
     for name in ("rationale", "expected_effect", "agent"):
         if _has_interpolation(data.get(name)):
-            raise _Refused("forbidden", f"The {name} contains an interpolation (${{...}} or $(...)), which is never resolved.")
+            raise _Refused("forbidden", f"The {name} {_NEVER_RESOLVED}.")
     for key, value in overrides.items():
         reason = _key_problem(key)
         if reason:
             raise _Refused("forbidden", reason)
         if _has_interpolation(value):
-            raise _Refused("forbidden", f"The value for {key} contains an interpolation (${{...}} or $(...)), which is never resolved.")
+            raise _Refused("forbidden", f"The value for {key} {_NEVER_RESOLVED}.")
         if value is None or not isinstance(value, (str, int, float, bool)):
             raise _Refused("forbidden", f"The value for {key} must be a single number, string or boolean, not {_kind(value)}.")
 
 
 def _key_problem(key: str) -> Optional[str]:
     if _has_interpolation(key):
-        return "An override key contains an interpolation (${...} or $(...)), which is never resolved."
+        return f"An override key {_NEVER_RESOLVED}."
     shown = _quote(key)
     if key.startswith(("~", "+")):
         return f"The override key {shown} uses Hydra's ~/+/++ syntax; only plain keys of the search space may be set."
@@ -320,7 +306,7 @@ def _check_allowlist(overrides: dict[str, Any], space: SearchSpace) -> dict[str,
             raise _Refused("type", f"The value for {key} {err}.") from None
         problem = param.check(cast[key])
         if problem:
-            raise _Refused("range", f"{problem[0].upper()}{problem[1:]}.")
+            raise _Refused("range", f"{problem}.")
     return cast
 
 
