@@ -82,7 +82,8 @@ def ax_parameters(space: SearchSpace, base: dict[str, Any]) -> list["RangeParame
     children: dict[str, dict[Scalar, list[str]]] = {}
     for e in plan:
         if e.hierarchical:
-            children.setdefault(e.parent, {}).setdefault(e.on_value, []).append(ax_name(e.key))  # type: ignore[arg-type]
+            by_value = children.setdefault(e.parent, {})  # type: ignore[arg-type]
+            by_value.setdefault(e.on_value, []).append(ax_name(e.key))  # type: ignore[arg-type]
     out: list[RangeParameterConfig | ChoiceParameterConfig] = []
     for e in plan:
         p = space.parameters[e.key]

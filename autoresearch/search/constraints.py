@@ -122,7 +122,7 @@ def _check(node: ast.AST, names: list[str]) -> None:
                 raise ConstraintSyntaxError(f"comparison {type(op).__name__} is not allowed")
             if isinstance(op, (ast.In, ast.NotIn)):
                 if not isinstance(right, ast.Tuple) or not all(isinstance(e, ast.Constant) for e in right.elts):
-                    raise ConstraintSyntaxError("'in' needs a literal tuple of constants on its right, e.g. x in (1, 2)")
+                    raise ConstraintSyntaxError("'in' needs a literal tuple of constants, e.g. x in (1, 2)")
                 for e in right.elts:
                     _check(e, names)
             else:

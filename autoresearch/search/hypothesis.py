@@ -47,7 +47,9 @@ class Refusal:
     reason: str
     raw: Any = None  # what the agent sent, kept as data
     agent: str = "unknown"
-    code: str = "invalid"  # schema | unknown_key | forbidden | range | inactive | constraint | compose | duplicate | known_negative
+    # schema | forbidden | unknown_key | type | range | inactive | constraint | duplicate | compose
+    # | known_negative (see autoresearch.search.validate for what each means)
+    code: str = "invalid"
 
 
 def config_fingerprint(flat_config: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:

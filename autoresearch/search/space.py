@@ -29,7 +29,7 @@ import yaml
 from autoresearch.config import SEARCH_SPACE_DIR
 from autoresearch.search.constraints import Constraint, ConstraintEvalError, ConstraintSyntaxError
 from autoresearch.search.hypothesis import Scalar
-from autoresearch.search.keys import config_keys, forbidden_reason, unknown_key_hint
+from autoresearch.search.keys import ValueType, config_keys, forbidden_reason, unknown_key_hint
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Parameter:
 
     name: str
     type: ParamType
-    value_type: Literal["int", "float", "str", "bool"]
+    value_type: ValueType
     bounds: Optional[tuple[float, float]] = None
     log_scale: bool = False
     values: tuple[Scalar, ...] = ()
@@ -82,7 +82,9 @@ class Parameter:
     def check(self, value: Scalar) -> Optional[str]:
         """None when an already-cast ``value`` lies in the domain, else what is wrong (names the key)."""
         if self.type == "fixed":
-            return None if same_value(value, self.value) else f"{self.name} is fixed at {self.value!r} in this search space"
+            if same_value(value, self.value):
+                return None
+            return f"{self.name} is fixed at {self.value!r} in this search space"
         if self.type == "choice":
             if any(same_value(value, v) for v in self.values):
                 return None
@@ -441,7 +443,8 @@ def _build_parameter(
     if key not in keys:
         below = [k for k in keys if k.startswith(key + ".")]
         if below:
-            problems.append((where, f"is a config section, not a key; name one of its keys ({', '.join(below[:4])}, ...)"))
+            examples = ", ".join(below[:4])
+            problems.append((where, f"is a config section, not a key; name one of its keys ({examples}, ...)"))
         else:
             problems.append((where, f"is not a key of ExperimentConfig{unknown_key_hint(key)}"))
         return None
@@ -468,7 +471,8 @@ def _build_parameter(
     value: Optional[Scalar] = None
     if kind == "range":
         if field_type not in ("int", "float"):
-            problems.append((f"{where}.type", f"a range needs a numeric key and {key} is a {field_type}; use type: choice"))
+            msg = f"a range needs a numeric key and {key} is a {field_type}; use type: choice"
+            problems.append((f"{where}.type", msg))
         else:
             bounds = _build_bounds(spec, field_type, f"{where}.bounds", problems)
     elif kind == "choice":
@@ -553,7 +557,8 @@ def _build_depends(
             continue
         p = params.get(parent)
         if p is not None and p.type == "range":
-            problems.append((where, "only a choice or fixed parameter (or a key outside the space) can switch another on"))
+            msg = "only a choice or fixed parameter (or a key outside the space) can switch another on"
+            problems.append((where, msg))
             continue
         if p is not None and p.type == "choice":
             stray = [v for v in cast if not any(same_value(v, c) for c in p.values)]

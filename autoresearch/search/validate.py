@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "hypothesis.schema.json"
 MAX_RAW_CHARS = 100_000  # an LLM answer longer than this is not a hypothesis
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+_FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.DOTALL)
 _INTERPOLATION = ("${", "$(")
 # Described, never shown: a reason must not itself contain an interpolation someone might resolve.
-_NEVER_RESOLVED = "contains an interpolation (a dollar sign before a brace or parenthesis), which is never resolved"
+_NEVER_RESOLVED = (
+    "contains an interpolation (a dollar sign before a brace or parenthesis), which is never resolved"
+)
 _BAD_KEY_CHARS = re.compile(r"[\s,=\"'`]")
 _INSTANTIATION = ("_target_", "_recursive_", "_convert_", "_partial_", "_args_")
 
@@ -86,11 +88,26 @@ def validate_hypothesis(
         return _validate(raw, space=space, base=base, agent=agent, seen=seen, compose=compose)
     except _Refused as r:
         log.info("refused a proposal from %s (%s): %s", agent, r.code, r.reason)
-        return Refusal(reason=r.reason, raw=raw, agent=agent, code=r.code)
+        return Refusal(reason=r.reason, raw=_as_data(raw), agent=agent, code=r.code)
+
+
+def _as_data(raw: Any) -> Any:
+    """What was sent, in a form the store can keep as JSON."""
+    if isinstance(raw, Hypothesis):
+        return raw.to_dict()
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    return raw
 
 
 def _validate(
-    raw: Any, *, space: SearchSpace, base: dict[str, Any], agent: str, seen: Optional[Seen], compose: Optional[Compose]
+    raw: Any,
+    *,
+    space: SearchSpace,
+    base: dict[str, Any],
+    agent: str,
+    seen: Optional[Seen],
+    compose: Optional[Compose],
 ) -> Hypothesis:
     data = _parse(raw)  # (a)
     _check_schema(data)  # (b)
@@ -125,8 +142,8 @@ def _validate(
         try:
             compose(hypothesis.override_strings())
         except Exception as err:  # noqa: BLE001 - any failure to compose is a refusal, not a crash
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise _Refused("compose", f"Hydra could not compose the overrides: {_clip(first, 200)}") from None
+            first = _clip((str(err).strip().splitlines() or [type(err).__name__])[0], 200).rstrip(".")
+            raise _Refused("compose", f"Hydra could not compose the overrides: {first}.") from None
     return hypothesis
 
 
@@ -151,7 +168,9 @@ def _parse(raw: Any) -> dict[str, Any]:
     except _Refused:
         raise
     except (ValueError, RecursionError) as err:
-        detail = f" ({err.msg} at line {err.lineno} column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        detail = ""
+        if isinstance(err, json.JSONDecodeError):
+            detail = f" ({err.msg} at line {err.lineno} column {err.colno})"
         raise _Refused("schema", f"The proposal is not valid JSON{detail}.") from None
     if not isinstance(data, dict):
         raise _Refused("schema", f"A proposal must be a JSON object, got a JSON {type(data).__name__}.")
@@ -265,7 +284,8 @@ def _check_forbidden(data: dict[str, Any], overrides: dict[str, Any]) -> None:
         if _has_interpolation(value):
             raise _Refused("forbidden", f"The value for {key} {_NEVER_RESOLVED}.")
         if value is None or not isinstance(value, (str, int, float, bool)):
-            raise _Refused("forbidden", f"The value for {key} must be a single number, string or boolean, not {_kind(value)}.")
+            what = _kind(value)
+            raise _Refused("forbidden", f"The value for {key} must be a single number, string or boolean, not {what}.")
 
 
 def _key_problem(key: str) -> Optional[str]:
@@ -279,7 +299,8 @@ def _key_problem(key: str) -> Optional[str]:
     if "hydra" in key.lower():
         return f"The override key {shown} touches Hydra's settings, which are not part of an experiment."
     if any(marker in key for marker in _INSTANTIATION):
-        return f"The override key {shown} names an instantiation field ({'/'.join(_INSTANTIATION[:3])}), which no hypothesis may set."
+        fields = "/".join(_INSTANTIATION[:3])
+        return f"The override key {shown} names an instantiation field ({fields}), which no hypothesis may set."
     if not KEY_PATTERN.match(key):
         return f"The override key {shown} is not a plain dotted config key (like model.rope_base)."
     why = forbidden_reason(key)
@@ -299,7 +320,8 @@ def _check_allowlist(overrides: dict[str, Any], space: SearchSpace) -> dict[str,
         param = space.parameters.get(key)
         if param is None:
             searchable = ", ".join(k for k, p in space.parameters.items() if p.type != "fixed")
-            raise _Refused("unknown_key", f"The key {key} is not in search space {space.name} (searchable: {searchable}).")
+            msg = f"The key {key} is not in search space {space.name} (searchable: {searchable})."
+            raise _Refused("unknown_key", msg)
         try:
             cast[key] = param.cast(value)
         except TypeError as err:
