@@ -1,0 +1,195 @@
+"""Rerun a bundle and say, with a stated tolerance, whether the result came back.
+
+Tolerances (absolute, in bits per byte):
+
+* ``1e-6`` — a CPU run with a steps, tokens or flops budget. The same ops run in the same order
+  on the same data, so the result is bitwise-equal on the same machine; 1e-6 leaves room only
+  for printing and summation noise.
+* ``5e-3`` — the same deterministic budget on a GPU (or on another device than recorded):
+  atomics and autotuned kernels reorder floating-point sums, and bf16 rounds them.
+* ``0.02`` — a seconds budget. How many steps fit in the time depends on the machine and its
+  load, so the rerun trains a different number of steps; 0.02 bpb is roughly the step-to-step
+  spread of a short run's final loss. ``promote`` converts such trials to a steps budget so that
+  discoveries reproduce at 1e-6.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from autoresearch.repro.bundle import (
+    BUNDLE_DIR,
+    METRICS_FILE,
+    BundleError,
+    check_bundle,
+    current_lock_sha256,
+    find_bundle,
+    load_index,
+)
+from autoresearch.repro.git import git_info
+
+log = logging.getLogger(__name__)
+
+DETERMINISTIC_TOLERANCE = 1e-6
+DEVICE_TOLERANCE = 5e-3
+SECONDS_TOLERANCE = 0.02
+DETERMINISTIC_BUDGETS = ("steps", "tokens", "flops")
+COMPARED_METRICS = ("val_bpb", "test_bpb")
+REPORT_FILE = "reproduce.json"
+
+
+@dataclass(kw_only=True)
+class ReproReport:
+    """The outcome of a rerun: what was recorded, what came back, and whether they agree."""
+
+    recorded: dict[str, Any]
+    reproduced: dict[str, Any]
+    tolerance: float
+    match: bool
+    notes: list[str] = field(default_factory=list)
+    tolerance_reason: str = ""
+    differences: dict[str, float] = field(default_factory=dict)
+    run_dir: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [f"{'reproduced' if self.match else 'NOT reproduced'} (tolerance {self.tolerance:g} bpb: {self.tolerance_reason})"]
+        for key, diff in self.differences.items():
+            lines.append(f"  {key}: recorded {self.recorded[key]:.6f}  reproduced {self.reproduced[key]:.6f}  |diff| {diff:.2e}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _device_kind(device: str | None) -> str:
+    return str(device or "cpu").split(":")[0]
+
+
+def default_tolerance(budget_kind: str, recorded_device: str, rerun_device: str | None = None) -> tuple[float, str]:
+    """``(tolerance, why)`` for a rerun of a run with this budget on this device (see module doc)."""
+    if budget_kind not in DETERMINISTIC_BUDGETS:
+        return SECONDS_TOLERANCE, f"a {budget_kind} budget trains a machine-dependent number of steps"
+    recorded, rerun = _device_kind(recorded_device), _device_kind(rerun_device or recorded_device)
+    if recorded != rerun:
+        return DEVICE_TOLERANCE, f"recorded on {recorded}, rerun on {rerun}: kernels differ"
+    if recorded != "cpu":
+        return DEVICE_TOLERANCE, f"{budget_kind} budget on {recorded}: kernel sums are not ordered deterministically"
+    return DETERMINISTIC_TOLERANCE, f"{budget_kind} budget on CPU: deterministic"
+
+
+def recorded_metrics(bundle: Path) -> tuple[dict, Path]:
+    """The result a bundle is compared with: its own copy, else its run directory's."""
+    for path in (bundle / METRICS_FILE, bundle.parent / METRICS_FILE):
+        if path.is_file():
+            try:
+                return json.loads(path.read_text()), path
+            except json.JSONDecodeError as err:
+                raise BundleError(f"{path}: not valid JSON ({err})") from None
+    raise BundleError(f"{bundle}: no recorded {METRICS_FILE} in the bundle or its run directory "
+                      "(the run did not finish, or the bundle was copied without finalize_bundle)")
+
+
+def compare(recorded: dict, reproduced: dict, tolerance: float) -> tuple[bool, dict[str, float], list[str]]:
+    """Compare ``val_bpb`` (and ``test_bpb`` when recorded) within ``tolerance``."""
+    diffs: dict[str, float] = {}
+    notes: list[str] = []
+    ok = True
+    for key in COMPARED_METRICS:
+        want = recorded.get(key)
+        if want is None:
+            continue
+        got = reproduced.get(key)
+        if got is None:
+            notes.append(f"{key} was recorded but the rerun has none")
+            ok = False
+            continue
+        if isinstance(want, float) and math.isnan(want):
+            ok = ok and isinstance(got, float) and math.isnan(got)
+            notes.append(f"{key} recorded as NaN")
+            continue
+        diffs[key] = abs(float(got) - float(want))
+        ok = ok and diffs[key] <= tolerance
+    if "val_bpb" not in diffs and not any("val_bpb" in n for n in notes):
+        notes.append("no val_bpb recorded: nothing to compare")
+        ok = False
+    if recorded.get("status") and reproduced.get("status") and recorded["status"] != reproduced["status"]:
+        notes.append(f"status differs: recorded {recorded['status']}, rerun {reproduced['status']}")
+    return ok, diffs, notes
+
+
+def provenance_notes(bundle: Path, rerun_bundle: Optional[Path]) -> list[str]:
+    """Warnings when the rerun's code, lock or data differ from the recorded ones."""
+    index = load_index(bundle)
+    notes = [f"bundle altered: {p}" for p in check_bundle(bundle)]
+    if rerun_bundle is not None and (rerun_bundle / "bundle.json").is_file():
+        now = load_index(rerun_bundle)
+        now_commit, now_dirty, now_lock, now_data = now["git_commit"], now["git_dirty"], now["lock_sha256"], now["data_manifest_sha256"]
+    else:
+        from autoresearch.repro.bundle import PACKAGE_ROOT
+
+        git = git_info(PACKAGE_ROOT)
+        now_commit, now_dirty, now_lock, now_data = git["commit"], git["dirty"], current_lock_sha256(), None
+    if index.get("git_commit") != now_commit:
+        notes.append(f"git commit differs: recorded {index.get('git_commit')}, now {now_commit}")
+    elif index.get("git_dirty") or now_dirty:
+        notes.append("same commit, but a working tree was dirty: compare diff_sha256 in the two git.json files")
+    if index.get("lock_sha256") != now_lock:
+        notes.append("package lock differs from the recorded requirements.lock (compare with pip freeze)")
+    if now_data is not None and index.get("data_manifest_sha256") != now_data:
+        notes.append(f"prepared data differs: manifest sha256 recorded {index.get('data_manifest_sha256')}, now {now_data}")
+    for note in notes:
+        log.warning("%s", note)
+    return notes
+
+
+def reproduce(bundle_or_run_dir: Path, *, out_dir: Path | None = None, tolerance: float | None = None) -> ReproReport:
+    """Rerun the bundle's config in a fresh run directory and compare with the recorded metrics.
+
+    ``out_dir`` defaults to ``outputs/repro/<run name>-<time>``. ``tolerance`` defaults to
+    ``default_tolerance`` (1e-6 for CPU runs with a deterministic budget). The report is also
+    written to ``<out_dir>/reproduce.json``.
+    """
+    from autoresearch.config import load_config
+    from autoresearch.experiment import evaluate_test, run_experiment
+
+    bundle = find_bundle(Path(bundle_or_run_dir))
+    recorded, recorded_path = recorded_metrics(bundle)
+    cfg = load_config(bundle / "config.yaml")
+    overrides = yaml.safe_load((bundle / "overrides.yaml").read_text()) or []
+    if os.environ.get("AUTORESEARCH_CACHE"):
+        # Where prepared data is cached changes nothing it contains (the manifest hash checks that).
+        cfg.data.cache_dir = os.environ["AUTORESEARCH_CACHE"]
+    if recorded.get("test_bpb") is not None:
+        cfg.trainer.save_checkpoint = True
+    if out_dir is None:
+        out_dir = Path("outputs/repro") / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out_dir = Path(out_dir)
+    log.info("reproducing %s (recorded %s) in %s", bundle, recorded_path, out_dir)
+
+    result = run_experiment(cfg, out_dir, overrides=list(overrides))
+    reproduced = result.to_dict()
+    if recorded.get("test_bpb") is not None and result.status == "completed":
+        reproduced["test_bpb"] = evaluate_test(out_dir)
+
+    if tolerance is None:
+        tolerance, reason = default_tolerance(cfg.trainer.budget.kind, recorded.get("device", "cpu"), reproduced.get("device"))
+    else:
+        reason = "given"
+    match, diffs, notes = compare(recorded, reproduced, tolerance)
+    rerun_bundle = out_dir / BUNDLE_DIR
+    notes += provenance_notes(bundle, rerun_bundle if rerun_bundle.is_dir() else None)
+    report = ReproReport(recorded=recorded, reproduced=reproduced, tolerance=tolerance, match=match, notes=notes,
+                         tolerance_reason=reason, differences=diffs, run_dir=str(out_dir))
+    (out_dir / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2, default=float) + "\n")
+    log.info("%s: %s within %g bpb (%s)", out_dir, "reproduced" if match else "NOT reproduced", tolerance, reason)
+    return report

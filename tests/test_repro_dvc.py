@@ -1,0 +1,77 @@
+"""Issue 5, first proof: in a fresh git repository, a tiny trial is promoted to a discovery and
+``dvc repro`` re-trains it to the same val_bpb (CPU, steps budget: to 1e-6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autoresearch.config import compose, to_experiment_config
+from autoresearch.experiment import run_experiment
+from autoresearch.repro import promote
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("dvc") is None or shutil.which("git") is None, reason="needs dvc and git")
+
+
+def _sh(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _project_copy(dest: Path) -> None:
+    """The source tree a user would clone: code, conf, pipeline files; no outputs, no caches."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("autoresearch", "conf", "search_spaces"):
+        shutil.copytree(ROOT / name, dest / name, symlinks=True, ignore=ignore)
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml"):
+        shutil.copy2(ROOT / name, dest / name)
+    (dest / "discoveries").mkdir()
+    (dest / "discoveries" / ".gitkeep").touch()
+    (dest / ".gitignore").write_text("/outputs/\n__pycache__/\n")
+
+
+def test_promote_then_dvc_repro_reproduces_val_bpb(tmp_path, tiny_overrides):
+    repo = tmp_path / "clone"
+    repo.mkdir()
+    _project_copy(repo)
+    _sh(["git", "init", "-q"], repo)
+    _sh(["dvc", "init", "-q"], repo)
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "project"], repo)
+
+    # A tiny trial, promoted (in this process: the subprocesses below are where DVC's work is).
+    cfg = to_experiment_config(compose(tiny_overrides))
+    trial = run_experiment(cfg, repo / "outputs/trial", overrides=tiny_overrides).to_dict()
+    assert trial["status"] == "completed"
+    path = promote(repo / "outputs/trial", "tiny_win", repo)
+    assert path == repo / "discoveries/tiny_win.yaml"
+    discovery = yaml.safe_load(path.read_text())
+    assert discovery["recorded"]["val_bpb"] == trial["val_bpb"]
+    assert discovery["recorded"]["test_bpb"] is not None
+    assert discovery["budget"] == {"kind": "steps", "value": 20.0} and discovery["budget_converted"] is None
+    assert discovery["provenance"]["git_commit"] == json.loads((repo / "outputs/trial/bundle/bundle.json").read_text())["git_commit"]
+    assert yaml.safe_load((repo / "params.yaml").read_text())["discoveries"] == ["tiny_win"]
+    _sh(["git", "add", "discoveries", "params.yaml"], repo)
+    _sh(["git", "commit", "-qm", "promote tiny_win"], repo)
+
+    _sh(["dvc", "repro"], repo, timeout=600)
+    shown = json.loads(_sh(["dvc", "metrics", "show", "--json"], repo).stdout)
+    metrics = shown[""]["data"]["results/tiny_win/metrics.json"]["data"]
+    assert abs(metrics["val_bpb"] - discovery["recorded"]["val_bpb"]) <= 1e-6
+    assert abs(metrics["test_bpb"] - discovery["recorded"]["test_bpb"]) <= 1e-6
+    report = json.loads((repo / "results/tiny_win/reproduce.json").read_text())
+    assert report["match"] and report["tolerance"] == 1e-6
+    assert any("DVC-versioned data" in n for n in report["notes"])  # trained on data/prepared
+    assert (repo / "results/tiny_win/val_curve.csv").read_text().startswith("step,tokens,val_bpb\n")
+    # The pipeline is now up to date: nothing re-runs until a discovery, the data or the code changes.
+    assert "up to date" in _sh(["dvc", "status"], repo).stdout.lower()
