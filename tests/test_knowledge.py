@@ -211,7 +211,7 @@ def test_cli_search_prints_outcomes_and_literature(store, embedder, capsys, monk
     assert store_cli(["search", "rope base", "--db", db, "--k", "1", "--embedder", "hashing", "--literature"]) == 0
     out = capsys.readouterr().out
     assert "t0001" in out and "rope_ablation" in out and "2.5100" in out and "completed (keep)" in out
-    assert "model.rope_base=100000.0" in out and "outputs/campaigns/rope_ablation/trials/0001" in out
+    assert "model.rope_base=100000" in out and "outputs/campaigns/rope_ablation/trials/0001" in out
     assert "t0002" not in out  # --k 1
     assert "known results" in out and "arxiv.org" in out
 

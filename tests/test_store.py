@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 import threading
 import time
 
@@ -258,7 +259,13 @@ def test_kill_9_never_leaves_half_a_row(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # let a few trials commit, then kill it mid-stream
+            with closing(sqlite3.connect(path)) as reader:
+                if reader.execute("SELECT count(*) FROM trials WHERE status = 'completed'").fetchone()[0] >= 3:
+                    break
+            time.sleep(0.05)
+        time.sleep(0.1)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from autoresearch.store.knowledge_store import DB_ENV, KnowledgeStore, StoreError, default_db_path
 
@@ -81,7 +82,7 @@ def _existing_store(db: Optional[Path]) -> KnowledgeStore:
 
 
 def _search(args: argparse.Namespace, console: Console) -> int:
-    from autoresearch.knowledge import Literature, Memory, make_embedder
+    from autoresearch.knowledge import Literature, Memory, format_overrides, make_embedder
 
     with _existing_store(args.db) as store:
         embedder = make_embedder(args.embedder)
@@ -93,32 +94,33 @@ def _search(args: argparse.Namespace, console: Console) -> int:
             campaign_id = row.id
         neighbours = Memory(store, embedder).nearest(args.query, k=args.k, campaign_id=campaign_id)
         if neighbours:
-            table = Table(title=f"experiments nearest {args.query!r} ({embedder.name})", show_lines=False)
-            for name, kw in (
-                ("trial", {"no_wrap": True}),
-                ("campaign", {}),
-                ("status", {}),
-                ("val_bpb", {"justify": "right"}),
-                ("sim", {"justify": "right"}),
-                ("overrides", {"overflow": "fold"}),
-                ("run_dir", {"overflow": "fold"}),
-            ):
-                table.add_column(name, **kw)
+            table = Table(title=f"experiments nearest {args.query!r} ({embedder.name})")
+            table.add_column("trial", no_wrap=True)
+            table.add_column("campaign")
+            table.add_column("status")
+            table.add_column("val_bpb", justify="right", no_wrap=True)
+            table.add_column("sim", justify="right", no_wrap=True)
+            table.add_column("overrides", overflow="fold")
+            # Paths and links are what people copy: folded, never elided, when the terminal is narrow.
+            table.add_column("run_dir", overflow="fold")
             for n in neighbours:
                 status = n.status + (f" ({n.decision})" if n.decision else "")
                 bpb = f"{n.val_bpb:.4f}" if n.val_bpb is not None else "-"
-                overrides = ", ".join(f"{k}={v}" for k, v in sorted(n.overrides.items())) or "(baseline)"
-                table.add_row(n.label, n.campaign, status, bpb, f"{n.score:.2f}", overrides, n.run_dir)
+                table.add_row(n.label, n.campaign, status, bpb, f"{n.score:.2f}", format_overrides(n.overrides), n.run_dir)
             console.print(table)
         else:
             console.print(f"no finished experiments in {store.path} yet")
         if args.literature:
             hits = Literature(store, embedder).search(args.query, k=args.k)
             table = Table(title=f"known results nearest {args.query!r}")
-            for name, kw in (("sim", {"justify": "right"}), ("effect", {}), ("year", {}), ("title", {}), ("claim", {}), ("url", {"overflow": "fold"})):
-                table.add_column(name, **kw)
+            table.add_column("sim", justify="right", no_wrap=True)
+            table.add_column("effect", no_wrap=True)
+            table.add_column("result")
+            table.add_column("url", overflow="fold")
             for entry, score in hits:
-                table.add_row(f"{score:.2f}", entry.effect_direction, str(entry.year), entry.title, entry.claimed_effect, entry.url)
+                result = Text(f"{entry.title} ({entry.authors or 'n.a.'}, {entry.year})\n", style="bold")
+                result.append(entry.claimed_effect, style="")
+                table.add_row(f"{score:.2f}", entry.effect_direction, result, entry.url)
             console.print(table)
     return 0
 
