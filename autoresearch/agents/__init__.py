@@ -1,0 +1,36 @@
+"""Agents propose hypotheses; the campaign runs them and tells every agent how each trial ended.
+
+- ``bayes``: Ax (Sobol, then BoTorch) over the search space, learning from every trial.
+- ``playbook``: known research ideas (``playbook.yaml``), ordered by what the store knows.
+- ``llm``: any litellm model answering in JSON, validated like everything else; falls back to
+  the playbook when the model stays unreachable.
+- ``hybrid`` (default): Ax leads, the llm (when its key is set) or the playbook takes a share.
+- ``random``: uniform valid points, the reference every agent must beat.
+
+Build one with ``make_agent(cfg.agent, space, base, history=...)``; see ``Agent`` for the protocol.
+"""
+
+from autoresearch.agents.base import (
+    Agent,
+    AgentCall,
+    AgentContext,
+    AgentUnavailable,
+    TrialRecord,
+)
+from autoresearch.agents.factory import make_agent, partner_kind
+from autoresearch.agents.hybrid import FallbackAgent, HybridAgent
+from autoresearch.agents.playbook import Playbook, PlaybookAgent
+
+__all__ = [
+    "Agent",
+    "AgentCall",
+    "AgentContext",
+    "AgentUnavailable",
+    "FallbackAgent",
+    "HybridAgent",
+    "Playbook",
+    "PlaybookAgent",
+    "TrialRecord",
+    "make_agent",
+    "partner_kind",
+]
