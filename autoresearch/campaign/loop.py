@@ -230,7 +230,7 @@ class Campaign:
             return None
         match = self.knowledge.literature_match(checked)
         if match is not None and match.status == "known_negative" and not self.ccfg.retest_known_results:
-            self._record_refusal(Refusal(reason=f"known negative result: {match.citation}", raw=hyp.to_dict(),
+            self._record_refusal(Refusal(reason=match.reason(), raw=hyp.to_dict(),
                                          agent=hyp.agent, code="known_negative"), status="flagged")
             self.agent.observe(self._refused_record(hyp))
             self._consecutive_refusals += 1
@@ -245,7 +245,7 @@ class Campaign:
     def _seen(self, fingerprint: str) -> Optional[str]:
         for trial in self.store.find_by_fingerprint(fingerprint):
             if trial.kind in ("baseline", "hypothesis") and not (trial.error or "").startswith("interrupted"):
-                campaign = self.store.campaign_name(trial.campaign_id) if hasattr(self.store, "campaign_name") else trial.campaign_id
+                campaign = self.store.campaign_by_id(trial.campaign_id).name
                 return f"trial {trial.id} of campaign {campaign} ({trial.run_dir})"
         return None
 
@@ -327,14 +327,14 @@ class Campaign:
             self.store.set_trial_decision(trial_id, "discard", f"Δ {gain:+.4f} within the noise floor {floor:.4f}")
             return
         self.store.set_trial_decision(trial_id, "candidate", f"Δ {gain:+.4f} > noise floor {floor:.4f}: validating")
-        self._validate(hyp_id, hyp.overrides)
+        self._validate(hyp_id, hyp.overrides, trial_id)
 
     def _pending_validations(self) -> None:
         """Resume: candidates whose validation was interrupted are validated before anything new."""
         assessed = {f.hypothesis_id for f in self.store.findings(self.campaign_id)}
         for trial in self.store.trials(self.campaign_id, kind="hypothesis"):
             if trial.decision == "candidate" and trial.hypothesis_id not in assessed:
-                self._validate(trial.hypothesis_id, trial.overrides)
+                self._validate(trial.hypothesis_id, trial.overrides, trial.id)
 
     def _seed_values(self, overrides: dict[str, Any], hyp_id: Optional[int], seeds: list[int], kind: str) -> list[float]:
         """Scores of ``overrides`` on ``seeds``, reusing finished runs (resume) and running the rest."""
@@ -350,7 +350,7 @@ class Campaign:
                 values.append(float(have[seed]))
         return values
 
-    def _validate(self, hyp_id: int, overrides: dict[str, Any]) -> None:
+    def _validate(self, hyp_id: int, overrides: dict[str, Any], screen_trial_id: int) -> None:
         from autoresearch.critic import assess
 
         k = max(self.cfg.critic.validation_seeds, 2)
@@ -370,6 +370,8 @@ class Campaign:
             q_value=assessment.q_value, n=len(candidate), details=details)
         log.info("h%d %s: effect %+.4f bpb, 95%% CI [%+.4f, %+.4f], p=%.3g", hyp_id, assessment.status,
                  assessment.effect, assessment.ci_low, assessment.ci_high, assessment.p_value)
+        verdict = f"{assessment.status}: effect {assessment.effect:+.4f} [{assessment.ci_low:+.4f}, {assessment.ci_high:+.4f}]"
+        self.store.set_trial_decision(screen_trial_id, "keep" if assessment.status == "validated" else "discard", verdict)
         if assessment.status != "validated":
             return
         self._score_test_split(finding_id, hyp_id)
@@ -584,11 +586,12 @@ class _Knowledge:
         try:
             from autoresearch.knowledge import Literature, Memory, make_embedder
 
-            embedder = make_embedder(cfg.knowledge)
-            literature = Literature(store, embedder)
-            for path in cfg.knowledge.literature_files:
+            kcfg = cfg.knowledge
+            embedder = make_embedder(kcfg.embedder, model=kcfg.embedding_model or None)
+            literature = Literature(store, embedder, threshold=kcfg.literature_threshold)
+            for path in kcfg.literature_files:
                 literature.add_file(Path(path))
-            return cls(Memory(store, embedder), literature, cfg.knowledge)
+            return cls(Memory(store, embedder, duplicate_threshold=kcfg.duplicate_threshold), literature, kcfg)
         except ConfigError:
             raise
         except Exception as err:  # noqa: BLE001 - memory is an aid, not a precondition
@@ -600,7 +603,7 @@ class _Knowledge:
         if self.memory is None:
             return None
         hit = self.memory.find_duplicate(hyp.to_dict(), fingerprint)
-        return f"trial {hit.trial_id} of campaign {hit.campaign} ({hit.run_dir})" if hit else None
+        return hit.reason if hit else None
 
     def literature_match(self, hyp: Hypothesis):
         if self.literature is None:
@@ -611,12 +614,14 @@ class _Knowledge:
         if self.memory is None or self.cfg is None or self.cfg.neighbours == 0:
             return []
         query = {"overrides": overrides, "rationale": ""}
-        return [n.text for n in self.memory.nearest(query, k=self.cfg.neighbours)]
+        return [n.summary() for n in self.memory.nearest(query, k=self.cfg.neighbours)]
 
     def literature_lines(self, space: SearchSpace) -> list[str]:
         if self.literature is None:
             return []
-        return self.literature.summaries(keys=list(space.parameters))[:12] if hasattr(self.literature, "summaries") else []
+        keys = set(space.parameters)
+        return [f"{e.citation}: {e.claimed_effect}" for e in self.literature.entries()
+                if keys & set(e.keys)][:12]
 
     def remember(self, trial, hyp: Hypothesis, baseline: list[float]) -> None:
         if self.memory is None:

@@ -211,6 +211,20 @@ class KnowledgeStore:
     def campaigns(self) -> list[CampaignRow]:
         return [_campaign_row(r) for r in self._read(f"SELECT {_CAMPAIGN_COLS} FROM campaigns ORDER BY id")]
 
+    def campaign_by_id(self, campaign_id: int) -> CampaignRow:
+        rows = self._read(f"SELECT {_CAMPAIGN_COLS} FROM campaigns WHERE id = ?", (campaign_id,))
+        if not rows:
+            raise KeyError(f"no campaign {campaign_id} in {self.path}")
+        return _campaign_row(rows[0])
+
+    def rename_campaign(self, old: str, new: str) -> None:
+        """Retire a campaign's name (``campaign.fresh``): its rows stay, under ``new``, for memory and duplicates."""
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM campaigns WHERE name = ?", (new,)).fetchone():
+                raise StoreError(f"a campaign named {new!r} already exists in {self.path}")
+            if conn.execute("UPDATE campaigns SET name = ? WHERE name = ?", (new, old)).rowcount == 0:
+                raise KeyError(f"no campaign named {old!r} in {self.path}")
+
     # ------------------------------------------------------------------ hypotheses
     def add_hypothesis(
         self,
@@ -323,6 +337,12 @@ class KnowledgeStore:
                 "UPDATE trials SET status = ?, metrics = ?, error = ?, finished_at = ? WHERE id = ?",
                 (status, _json(metrics, secrets), _text(error, secrets), time.time(), trial_id),
             )
+
+    def set_trial_run_dir(self, trial_id: int, run_dir: str) -> None:
+        """Where a trial's files live; named after its id, so known only once the row exists."""
+        with self._write() as conn:
+            if conn.execute("UPDATE trials SET run_dir = ? WHERE id = ?", (_text(str(run_dir), secret_values()), trial_id)).rowcount == 0:
+                raise KeyError(f"no trial {trial_id} in {self.path}")
 
     def set_trial_decision(self, trial_id: int, decision: str, note: str = "") -> None:
         """The campaign's judgement of a finished trial: ``keep`` (new incumbent) or ``discard``."""
@@ -560,7 +580,7 @@ class KnowledgeStore:
             crashed = t.status in _CRASH_STATUSES
             bpb = 0.0 if crashed or t.val_bpb is None else t.val_bpb
             memory_gb = 0.0 if crashed else float(t.metrics.get("peak_memory_mb") or 0.0) / 1024.0
-            status = "crash" if crashed else (t.decision or "discard")
+            status = "crash" if crashed else ("keep" if t.decision == "keep" else "discard")
             lines.append(f"{t.label}\t{bpb:.6f}\t{memory_gb:.1f}\t{status}\t{_describe_trial(t, hypotheses)}")
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ TRIAL_KINDS = ("baseline", "hypothesis", "validation", "ablation")
 RUNNING = "running"
 FINISHED_STATUSES = ("completed", "early_stopped", "diverged", "crashed", "timeout")
 TRIAL_STATUSES = (RUNNING, *FINISHED_STATUSES)
-DECISIONS = ("keep", "discard")
+DECISIONS = ("keep", "candidate", "discard")  # candidate: beat the noise floor once, awaiting multi-seed validation
 FINDING_STATUSES = ("validated", "rejected", "inconclusive")
 
 
