@@ -48,9 +48,17 @@ class CurveBank:
         return float(np.std(self.noise, ddof=1)) if len(self.noise) >= 2 else math.nan
 
     def save(self, path: Path) -> None:
-        data = {"version": CURVE_BANK_VERSION, **asdict(self)}
-        data["curves"] = {k: [[round(p, 6), round(v, 6)] for p, v in c] for k, c in self.curves.items()}
-        Path(path).write_text(json.dumps(data, indent=1) + "\n")
+        # One line per curve (and per override list): small, and diffs stay readable.
+        curves = {k: [[round(p, 6), round(v, 6)] for p, v in c] for k, c in self.curves.items()}
+        lines = ["{", f' "version": {CURVE_BANK_VERSION},', f' "meta": {json.dumps(self.meta)},',
+                 f' "noise": {json.dumps(self.noise)},', ' "overrides": {']
+        lines += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in self.overrides.items()]
+        lines[-1] = lines[-1].rstrip(",") if self.overrides else lines[-1]
+        lines += [" },", ' "curves": {']
+        lines += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in curves.items()]
+        lines[-1] = lines[-1].rstrip(",") if curves else lines[-1]
+        lines += [" }", "}"]
+        Path(path).write_text("\n".join(lines) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "CurveBank":

@@ -1,0 +1,167 @@
+"""Curve-bank benchmark: how much compute does each early-stopping strategy save, at what regret?
+
+    python bench/curve_bank.py --record            # train 36 configs + 3 baseline repeats once
+    python bench/curve_bank.py                     # replay none / percentile / curve / halving
+    python bench/curve_bank.py --synthetic 40      # replay on synthetic curves (no bank needed)
+
+``--record`` samples configurations of a shipped search space (default ``quickstart``), trains
+each to its full budget through ``autoresearch.experiment.run_experiment`` and stores their
+learning curves (``progress``, ``val_bpb`` rows of ``curve.jsonl``) in ``bench/curve_bank.json``,
+together with the final val_bpb of baseline repeats (seeds only) for the noise floor. The budget
+defaults to a step count, so the curves do not depend on how busy the machine is.
+
+``--replay`` (the default) replays every strategy over the bank in several random arrival
+orders, offline, and prints compute used/saved, regret (best final val_bpb found minus the best
+with no stopping) and whether the regret stays within the noise floor σ. Goal: >= 60 % of trial
+compute saved with regret within the noise floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from autoresearch.config import EarlyStoppingConfig, compose, flatten, to_dict, to_experiment_config  # noqa: E402
+from autoresearch.critic import CurveBank, read_curve, replay_strategies, synthetic_curves  # noqa: E402
+
+BANK = Path(__file__).resolve().parent / "curve_bank.json"
+log = logging.getLogger("curve_bank")
+
+
+def record(args: argparse.Namespace) -> None:
+    from autoresearch.experiment import CURVE_FILE, run_experiment
+    from autoresearch.search import Hypothesis, SearchSpace
+
+    base_overrides = [
+        f"+campaign={args.campaign}",
+        "logger=none",
+        f"trainer.budget.kind={args.budget_kind}",
+        f"trainer.budget.value={args.budget_value}",
+        f"trainer.eval_points={args.eval_points}",
+        "trainer.device=cpu",
+        *args.override,
+    ]
+    base_cfg = to_experiment_config(compose(base_overrides))
+    space = SearchSpace.load(base_cfg.campaign.search_space)
+    flat = flatten(to_dict(base_cfg))
+    rng = random.Random(args.seed)
+    runs: list[tuple[str, list[str]]] = [
+        (f"baseline_seed{s}", [f"seed={s}"]) for s in base_cfg.campaign.seeds[: args.noise_repeats]
+    ]
+    seen: set[tuple] = set()
+    while len(runs) < args.noise_repeats + args.configs:
+        point = space.sample(rng, flat)
+        key = tuple(sorted(point.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        runs.append((f"config{len(runs) - args.noise_repeats:03d}", Hypothesis(overrides=point).override_strings()))
+
+    bank = CurveBank(curves={}, noise=[], overrides={}, meta={
+        "campaign": args.campaign, "search_space": space.name, "base_overrides": base_overrides,
+        "budget": {"kind": args.budget_kind, "value": args.budget_value}, "seed": args.seed,
+    })
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="curve_bank_") as tmp:
+        for i, (name, extra) in enumerate(runs):
+            cfg = to_experiment_config(compose(base_overrides + extra))
+            run_dir = Path(tmp) / name
+            result = run_experiment(cfg, run_dir, overrides=base_overrides + extra, bundle=False)
+            curve = read_curve(run_dir / CURVE_FILE)
+            print(f"[{i + 1}/{len(runs)}] {name} {result.status} val_bpb={result.val_bpb:.4f} "
+                  f"points={len(curve)} ({time.perf_counter() - started:.0f} s)", flush=True)
+            if result.status != "completed" or len(curve) < 2:
+                continue  # diverged or crashed configs have no full curve to replay
+            if name.startswith("baseline"):
+                bank.noise.append(result.val_bpb)
+            else:
+                bank.curves[name] = curve
+                bank.overrides[name] = extra
+    bank.meta["record_seconds"] = round(time.perf_counter() - started, 1)
+    bank.save(args.bank)
+    print(f"wrote {args.bank}: {len(bank.curves)} curves, {len(bank.noise)} baseline repeats")
+
+
+def replay(args: argparse.Namespace) -> None:
+    import torch
+
+    # One intra-op thread: the GP's small linear algebra gets slower, not faster, with more
+    # threads on a shared CPU. Decision times below are measured under this setting.
+    torch.set_num_threads(1)
+    import ax  # noqa: F401 - Ax attaches an INFO stream handler to its "ax" logger on import
+
+    for handler in logging.getLogger("ax").handlers:
+        handler.setLevel(logging.WARNING)
+    if args.synthetic:
+        curves = synthetic_curves(args.synthetic, seed=args.seed, points=args.eval_points, noise=0.01)
+        noise_std, source = 0.01, f"{args.synthetic} synthetic curves (noise σ 0.01)"
+    else:
+        if not args.bank.is_file():
+            sys.exit(f"{args.bank}: no curve bank; record one with --record, or replay --synthetic N")
+        bank = CurveBank.load(args.bank)
+        curves, noise_std = list(bank.curves.values()), bank.noise_std
+        source = f"{args.bank.name}: {len(curves)} recorded curves, {len(bank.noise)} baseline repeats"
+    cfg = EarlyStoppingConfig(
+        min_progress=args.min_progress, min_curves=args.min_curves, delta=args.delta,
+        margin=args.margin, percentile=args.percentile, eta=args.eta,
+    )
+    started = time.perf_counter()
+    rows = replay_strategies(curves, cfg, strategies=args.strategies, shuffles=args.shuffles,
+                             seed=args.seed, noise_std=noise_std)
+    print(f"{source}; {args.shuffles} arrival orders; min_progress={cfg.min_progress} "
+          f"min_curves={cfg.min_curves} delta={cfg.delta} percentile={cfg.percentile} eta={cfg.eta}")
+    header = f"{'strategy':<11}{'used %':>8}{'saved %':>9}{'regret':>9}{'worst':>9}{'noise σ':>9}" \
+             f"{'≤ noise':>9}{'stopped':>9}{'ms/call':>9}{'max ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r.strategy:<11}{100 * r.compute_used:>8.1f}{100 * r.compute_saved:>9.1f}{r.regret_mean:>9.4f}"
+              f"{r.regret_max:>9.4f}{r.noise_std:>9.4f}{'yes' if r.within_noise else 'no':>9}"
+              f"{r.stopped_mean:>9.1f}{1000 * r.decision_seconds_mean:>9.1f}{1000 * r.decision_seconds_max:>9.0f}")
+    print(f"replayed in {time.perf_counter() - started:.1f} s")
+    if math.isfinite(noise_std):
+        goal = [r.strategy for r in rows if r.compute_saved >= 0.6 and r.within_noise]
+        print(f"goal (>= 60 % saved, mean regret <= noise σ): {', '.join(goal) or 'not met by any strategy'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--record", action="store_true", help="train configurations and store their curves")
+    ap.add_argument("--bank", type=Path, default=BANK)
+    ap.add_argument("--synthetic", type=int, default=0, help="replay N synthetic curves instead of the bank")
+    ap.add_argument("--seed", type=int, default=0)
+    # record
+    ap.add_argument("--campaign", default="quickstart", help="shipped campaign whose search space is sampled")
+    ap.add_argument("--configs", type=int, default=36)
+    ap.add_argument("--noise-repeats", type=int, default=3)
+    ap.add_argument("--budget-kind", default="steps")
+    ap.add_argument("--budget-value", type=float, default=300)
+    ap.add_argument("--eval-points", type=int, default=10)
+    ap.add_argument("--override", action="append", default=[], help="extra Hydra override for every run")
+    # replay
+    ap.add_argument("--strategies", nargs="+", default=["none", "percentile", "curve", "halving"])
+    ap.add_argument("--shuffles", type=int, default=5)
+    ap.add_argument("--min-progress", type=float, default=EarlyStoppingConfig.min_progress)
+    ap.add_argument("--min-curves", type=int, default=EarlyStoppingConfig.min_curves)
+    ap.add_argument("--delta", type=float, default=EarlyStoppingConfig.delta)
+    ap.add_argument("--margin", type=float, default=EarlyStoppingConfig.margin)
+    ap.add_argument("--percentile", type=float, default=EarlyStoppingConfig.percentile)
+    ap.add_argument("--eta", type=float, default=EarlyStoppingConfig.eta)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    record(args) if args.record else replay(args)
+
+
+if __name__ == "__main__":
+    main()
