@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 NOT_A_REPO = "not a git repository"
+# Untracked files above this size enter the hash by path and size only: a stray dataset that
+# is not git-ignored must not make every run's bundle read gigabytes.
+MAX_HASHED_BYTES = 16 << 20
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -25,8 +28,8 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def git_info(code_dir: Path) -> dict[str, Any]:
     """``{"commit", "dirty", "diff_sha256", "untracked", "error"}`` for the repository holding
     ``code_dir``. ``diff_sha256`` hashes ``git diff HEAD --binary`` plus the path and content
-    of every untracked, non-ignored file, so two runs with the same commit and the same hash
-    ran the same code; it is null when the tree is clean."""
+    of every untracked, non-ignored file (by size above ``MAX_HASHED_BYTES``), so two runs
+    with the same commit and the same hash ran the same code; it is null when the tree is clean."""
     info: dict[str, Any] = {"commit": None, "dirty": None, "diff_sha256": None, "untracked": 0, "error": None}
     code_dir = Path(code_dir)
     try:
@@ -63,7 +66,12 @@ def _diff_sha256(root: Path, *, has_head: bool) -> Optional[str]:
     for rel in sorted(p for p in untracked.split(b"\0") if p):
         path = root / os.fsdecode(rel)
         h.update(b"\0untracked\0" + rel + b"\0")
-        if path.is_file() and not path.is_symlink():
+        if not path.is_file() or path.is_symlink():
+            continue
+        size = path.stat().st_size
+        if size > MAX_HASHED_BYTES:
+            h.update(f"size={size}".encode())
+        else:
             with open(path, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
