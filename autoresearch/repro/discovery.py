@@ -19,7 +19,6 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
