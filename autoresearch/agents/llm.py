@@ -124,6 +124,7 @@ class LLMAgent:
         litellm = self._lib()
         key = self._secrets()
         started = time.monotonic()
+        failure: Optional[tuple[str, str]] = None
         try:
             response = litellm.completion(
                 model=self.cfg.model,
@@ -137,17 +138,11 @@ class LLMAgent:
                 drop_params=True,  # providers that lack a parameter ignore it instead of failing
             )
         except Exception as err:  # noqa: BLE001 - every provider error is data about the provider
-            latency = time.monotonic() - started
-            message = clean(f"{type(err).__name__}: {err}", secrets, _ERROR_CHARS)
-            self._failures += 1
-            self._report(AgentCall(agent=self.name, model=self.cfg.model, ok=False, latency_s=latency, error=message))
-            fatal = type(err).__name__ in ("AuthenticationError", "PermissionDeniedError", "NotFoundError")
-            log.warning("llm call to %s failed after %.1f s (%d in a row): %s", self.cfg.model, latency, self._failures, message)
-            if fatal or self._failures >= self.cfg.max_consecutive_failures:
-                why = "a permanent error" if fatal else f"{self._failures} failed calls in a row"
-                self.unavailable_reason = f"llm agent {self.cfg.model} unavailable after {why}; last error: {message}"
-                raise AgentUnavailable(self.unavailable_reason) from None
-            return message, type(err).__name__ != "BadRequestError"
+            # Keep only a scrubbed message: the exception itself may quote the key (a 401 body
+            # often does), so it is not chained into anything raised from here.
+            failure = (type(err).__name__, clean(f"{type(err).__name__}: {err}", secrets, _ERROR_CHARS))
+        if failure is not None:
+            return self._failed(*failure, latency=time.monotonic() - started)
         latency = time.monotonic() - started
         self._failures = 0
         content = _content(response)
@@ -160,6 +155,18 @@ class LLMAgent:
         log.info("llm %s answered in %.2f s (%d prompt + %d completion tokens)", self.cfg.model, latency,
                  prompt_tokens, completion_tokens)
         return content
+
+    def _failed(self, kind: str, message: str, *, latency: float) -> tuple[str, bool]:
+        """Count and report a failed call; raise AgentUnavailable when it was one too many."""
+        self._failures += 1
+        self._report(AgentCall(agent=self.name, model=self.cfg.model, ok=False, latency_s=latency, error=message))
+        log.warning("llm call to %s failed after %.1f s (%d in a row): %s", self.cfg.model, latency, self._failures, message)
+        fatal = kind in ("AuthenticationError", "PermissionDeniedError", "NotFoundError")
+        if fatal or self._failures >= self.cfg.max_consecutive_failures:
+            why = "a permanent error" if fatal else f"{self._failures} failed calls in a row"
+            self.unavailable_reason = f"llm agent {self.cfg.model} unavailable after {why}; last error: {message}"
+            raise AgentUnavailable(self.unavailable_reason)
+        return message, kind != "BadRequestError"
 
     # ------------------------------------------------------------------ helpers
     def _lib(self) -> Any:

@@ -217,11 +217,11 @@ def build_prompt(
         full, short, summ, nn = plan
         if nn > 0:  # 1. literature notes, then memory lines, go first
             plan = [full, short, summ, nn - 1]
-        elif full > RECENT_FULL:  # 2. older full lines lose their rationale
+        elif full > RECENT_FULL:  # 2. older full lines lose their rationale, half at a time
             k = max(1, (full - RECENT_FULL) // 2)
             plan = [full - k, short + k, summ, nn]
-        elif short > 0:  # 3. older short lines fold into the summary
-            k = max(1, short // 2)
+        elif short > 0:  # 3. older short lines fold into the summary, a quarter at a time
+            k = max(1, short // 4)
             plan = [full, short - k, summ + k, nn]
         elif full > 0:  # 4. even the newest lose their rationale, then fold
             plan = [full - 1, short + 1, summ, nn]
