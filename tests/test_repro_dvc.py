@@ -7,14 +7,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-from autoresearch.config import compose, to_experiment_config
-from autoresearch.experiment import run_experiment
-from autoresearch.repro import promote
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("dvc") is None or shutil.which("git") is None, reason="needs dvc and git")
@@ -24,7 +21,8 @@ def _sh(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complete
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    reports = "".join(f.read_text() for f in cwd.glob("results/*/reproduce.json")) if proc.returncode else ""
+    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n{reports}"
     return proc
 
 
@@ -49,17 +47,18 @@ def test_promote_then_dvc_repro_reproduces_val_bpb(tmp_path, tiny_overrides):
     _sh(["git", "add", "-A"], repo)
     _sh(["git", "commit", "-qm", "project"], repo)
 
-    # A tiny trial, promoted (in this process: the subprocesses below are where DVC's work is).
-    cfg = to_experiment_config(compose(tiny_overrides))
-    trial = run_experiment(cfg, repo / "outputs/trial", overrides=tiny_overrides).to_dict()
+    # A tiny trial through the real entry point, promoted through the CLI: both run the clone's
+    # code, the code `dvc repro` will run.
+    _sh([sys.executable, "-m", "autoresearch", *tiny_overrides, "hydra.run.dir=outputs/trial"], repo)
+    trial = json.loads((repo / "outputs/trial/metrics.json").read_text())
     assert trial["status"] == "completed"
-    path = promote(repo / "outputs/trial", "tiny_win", repo)
-    assert path == repo / "discoveries/tiny_win.yaml"
-    discovery = yaml.safe_load(path.read_text())
+    out = _sh([sys.executable, "-m", "autoresearch.repro", "promote", "outputs/trial", "tiny_win"], repo).stdout
+    assert out.strip() == str(repo / "discoveries/tiny_win.yaml")
+    discovery = yaml.safe_load((repo / "discoveries/tiny_win.yaml").read_text())
     assert discovery["recorded"]["val_bpb"] == trial["val_bpb"]
     assert discovery["recorded"]["test_bpb"] is not None
     assert discovery["budget"] == {"kind": "steps", "value": 20.0} and discovery["budget_converted"] is None
-    assert discovery["provenance"]["git_commit"] == json.loads((repo / "outputs/trial/bundle/bundle.json").read_text())["git_commit"]
+    assert discovery["provenance"]["git_commit"] == _sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()
     assert yaml.safe_load((repo / "params.yaml").read_text())["discoveries"] == ["tiny_win"]
     _sh(["git", "add", "discoveries", "params.yaml"], repo)
     _sh(["git", "commit", "-qm", "promote tiny_win"], repo)
