@@ -2,8 +2,17 @@
 
 It works on plain data — val_bpb values and learning curves ``[(progress, val_bpb), ...]`` — and
 never imports the trainer, the campaign or the store: they call it.
+
+* statistics: ``noise_floor``, ``compare``, ``benjamini_hochberg``, ``classify`` and the pipeline
+  that chains them, ``assess`` (verdicts: validated / rejected / inconclusive);
+* early stopping: ``make_early_stopper(cfg)`` → an ``EarlyStopper`` (none, Ax percentile, GP
+  learning curve, successive halving) answering ``should_stop`` with a ``StopDecision``;
+  ``replay_strategies`` replays them offline over a ``CurveBank``;
+* ablations: ``AblationGraph`` (leave-one-out schedule over ``depends_on`` edges, attribution, PNG);
+* sharpness: ``hutchinson_trace`` (inside ``hvp_forward()``) and ``SharpnessMonitor``.
 """
 
+from autoresearch.critic.ablation import Ablation, AblationGraph
 from autoresearch.critic.assess import Assessment, assess
 from autoresearch.critic.curves import Curve, clean_curve, final_value, read_curve, synthetic_curves, value_at
 from autoresearch.critic.early_stopping import (
@@ -14,7 +23,9 @@ from autoresearch.critic.early_stopping import (
     StopDecision,
     make_early_stopper,
 )
+from autoresearch.critic.learning_curve import CurveStopper, LearningCurveModel
 from autoresearch.critic.replay import CurveBank, ReplayRun, ReplaySummary, replay, replay_strategies
+from autoresearch.critic.sharpness import Intervention, SharpnessMonitor, hutchinson_trace, hvp_forward
 from autoresearch.critic.stats import (
     INCONCLUSIVE,
     REJECTED,
@@ -33,17 +44,23 @@ __all__ = [
     "REJECTED",
     "VALIDATED",
     "VERDICTS",
+    "Ablation",
+    "AblationGraph",
     "Assessment",
     "Comparison",
     "Curve",
     "CurveBank",
+    "CurveStopper",
     "EarlyStopper",
     "HalvingStopper",
+    "Intervention",
+    "LearningCurveModel",
     "NoStopper",
     "NoiseFloor",
     "PercentileStopper",
     "ReplayRun",
     "ReplaySummary",
+    "SharpnessMonitor",
     "StopDecision",
     "assess",
     "benjamini_hochberg",
@@ -51,6 +68,8 @@ __all__ = [
     "clean_curve",
     "compare",
     "final_value",
+    "hutchinson_trace",
+    "hvp_forward",
     "make_early_stopper",
     "noise_floor",
     "read_curve",
