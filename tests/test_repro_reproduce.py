@@ -142,3 +142,34 @@ def test_a_discovery_file_is_checked_before_anything_runs(tmp_path):
                                            f"{bad}: budget.kind: must be steps, tokens or flops for an exact rerun, got 'seconds'"]
     with pytest.raises(DiscoveryError, match="no such discovery file"):
         train_discovery(tmp_path / "missing.yaml", tmp_path / "out")
+
+
+def test_promote_a_campaign_finding_picks_its_screening_trial(tiny_run, tmp_path):
+    from autoresearch.store import KnowledgeStore
+
+    db = tmp_path / "knowledge.sqlite"
+    campaign = tmp_path / "campaigns" / "demo"
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    with KnowledgeStore(db) as store:
+        cid = store.upsert_campaign("demo", {}, "space.yaml", str(campaign))
+        hid = store.add_hypothesis(cid, {"overrides": {"optim.lr": 0.01}}, status="proposed")
+        ids = {}
+        for kind, seed in (("hypothesis", 1337), ("validation", 1338)):
+            tid = store.add_trial(cid, hid, kind=kind, seed=seed, overrides={"optim.lr": 0.01}, config={},
+                                  fingerprint="f", run_dir="")
+            run_dir = campaign / "trials" / f"t{tid:04d}"
+            shutil.copytree(tiny_run, run_dir)
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+            cfg["knowledge"]["db"] = str(db)  # where the campaign kept its store
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+            store.set_trial_run_dir(tid, str(run_dir))
+            store.finish_trial(tid, "completed", metrics)
+            ids[kind] = tid
+        fid = store.add_finding(cid, hid, status="validated", effect=-0.05, ci_low=-0.08, ci_high=-0.02,
+                                p_value=0.01, q_value=0.02, n=3)
+    path = promote(campaign, "lr_up", tmp_path / "repo", finding=fid)
+    prov = yaml.safe_load(path.read_text())["provenance"]
+    assert prov["trial"] == f"t{ids['hypothesis']:04d}" and prov["finding"] == fid
+    assert (prov["finding_status"], prov["q_value"]) == ("validated", 0.02)
+    with pytest.raises(DiscoveryError, match=f"no finding {fid + 1}"):
+        promote(campaign, "lr_up", tmp_path / "repo", finding=fid + 1)
