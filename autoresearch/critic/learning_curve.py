@@ -24,14 +24,22 @@ of finished curves has grown by ``refit_growth`` since the last fit; otherwise t
 on the new data with the previous hyper-parameters and feature scaling (one Cholesky). A decision
 with an unchanged set of finished curves reuses the model and costs a posterior evaluation.
 ``bench/curve_bank.py`` prints the measured time per decision.
+
+Threads: the GP's matrices are at most ``max_points`` square, far too small to gain from
+intra-op threads, and beside a training subprocess on the same cores extra threads only
+contend (measured on 2 busy cores: a 50-curve fit took 0.3-0.5 s on one thread, 2-10 s on two).
+So ``update`` and ``predict`` run with one torch thread and restore the previous setting after;
+the campaign process runs no other torch work meanwhile (trials are subprocesses).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -70,6 +78,10 @@ class LearningCurveModel:
 
     def update(self, curves: list[Curve]) -> None:
         """Condition on these finished curves (refitting hyper-parameters only when due)."""
+        with _one_thread():
+            self._update(curves)
+
+    def _update(self, curves: list[Curve]) -> None:
         curves = [c for c in curves if len(c) >= 2]
         signature = tuple((len(c), c[-1]) for c in curves)
         if signature == self._signature:
@@ -107,7 +119,7 @@ class LearningCurveModel:
             raise ValueError("LearningCurveModel.predict needs a partial curve with 2+ evaluations")
         s = self._scaling
         x = self._features(_point_features(partial, len(partial) - 1)[None, :])
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), _one_thread():
             warnings.simplefilter("ignore")
             post = self._model.posterior(x, observation_noise=True)
             mean = float(post.mean.squeeze()) * s.d_std + s.d_mean
@@ -124,6 +136,20 @@ class LearningCurveModel:
     def _targets(self, drop: np.ndarray) -> torch.Tensor:
         s = self._scaling
         return torch.as_tensor(((drop - s.d_mean) / s.d_std)[:, None], dtype=torch.float64)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """One torch intra-op thread for the duration (see the module docstring), then the previous count."""
+    previous = torch.get_num_threads()
+    if previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _point_features(curve: Curve, i: int) -> np.ndarray:

@@ -1,0 +1,164 @@
+"""Early stoppers on synthetic curves: stop a clearly bad curve, keep a good one, respect the gates."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from autoresearch.config import EarlyStoppingConfig
+from autoresearch.critic import (
+    CurveBank,
+    CurveStopper,
+    HalvingStopper,
+    NoStopper,
+    PercentileStopper,
+    make_early_stopper,
+    read_curve,
+    replay,
+    replay_strategies,
+    synthetic_curves,
+    value_at,
+)
+
+CFG = EarlyStoppingConfig(min_progress=0.25, min_curves=3, delta=0.05, percentile=50.0, eta=3.0)
+
+
+def shifted(curve, by):
+    return [(p, v + by) for p, v in curve]
+
+
+@pytest.fixture(scope="module")
+def bank():
+    """Eight finished curves, plus a clearly bad and a clearly good running one."""
+    curves = synthetic_curves(10, seed=4)
+    finished = dict(enumerate(curves[:8]))
+    best = min(c[-1][1] for c in curves[:8])
+    worst_start = max(c[3][1] for c in curves[:8])
+    bad = [(p, v + (worst_start - curves[8][3][1]) + 0.5) for p, v in curves[8]]  # far above every peer
+    good = shifted(curves[9], best - curves[9][-1][1] - 0.1)  # ends 0.1 below the best
+    good = [(p, min(v, min(c[i][1] for c in curves[:8]) - 0.05)) for i, (p, v) in enumerate(good)]
+    return finished, bad, good
+
+
+def stoppers():
+    return [
+        PercentileStopper(CFG),
+        PercentileStopper(CFG, backend="numpy"),
+        CurveStopper(CFG),
+        HalvingStopper(CFG),
+    ]
+
+
+@pytest.mark.parametrize("stopper", stoppers(), ids=["ax-percentile", "numpy-percentile", "curve", "halving"])
+def test_stops_a_clearly_bad_curve_and_keeps_a_good_one(stopper, bank):
+    finished, bad, good = bank
+    incumbent = min(c[-1][1] for c in finished.values())
+    # min_progress: evaluations at 0.1 and 0.2 are never judged, however bad
+    early = stopper.should_stop(100, bad[:2], finished, incumbent)
+    assert not early.stop and "min_progress" in early.reason
+    kept = [stopper.should_stop(101, good[:i], finished, incumbent) for i in range(1, 10)]
+    assert not any(d.stop for d in kept), [d.reason for d in kept]
+    decisions = [stopper.should_stop(100, bad[:i], finished, incumbent) for i in range(3, 10)]
+    assert any(d.stop for d in decisions), [d.reason for d in decisions]
+    first = next(d for d in decisions if d.stop)
+    assert first.reason
+
+
+def test_curve_stopper_reports_its_prediction(bank):
+    finished, bad, good = bank
+    stopper = CurveStopper(CFG)
+    incumbent = min(c[-1][1] for c in finished.values())
+    d_bad = stopper.should_stop(1, bad[:5], finished, incumbent)
+    d_good = stopper.should_stop(2, good[:5], finished, incumbent)
+    assert d_bad.stop and d_bad.p_better < CFG.delta and d_bad.predicted > incumbent
+    assert not d_good.stop and d_good.p_better > 0.5 and d_good.predicted < d_bad.predicted
+    # Without an incumbent, the best finished curve plays the part.
+    assert stopper.should_stop(1, bad[:5], finished, None).stop
+
+
+@pytest.mark.parametrize("strategy", ["percentile", "curve", "halving"])
+def test_no_stopping_before_min_curves_have_finished(strategy, bank):
+    finished, bad, _ = bank
+    stopper = make_early_stopper(EarlyStoppingConfig(strategy=strategy, min_curves=3))
+    few = dict(list(finished.items())[:2])
+    d = stopper.should_stop(50, bad[:6], few, None)
+    assert not d.stop and "min_curves" in d.reason
+
+
+def test_make_early_stopper_kinds_and_none_never_stops(bank):
+    finished, bad, _ = bank
+    kinds = {s: type(make_early_stopper(EarlyStoppingConfig(strategy=s))) for s in ("none", "percentile", "curve", "halving")}
+    assert kinds == {"none": NoStopper, "percentile": PercentileStopper, "curve": CurveStopper, "halving": HalvingStopper}
+    assert not NoStopper().should_stop(1, bad[:9], finished, 0.0).stop
+    with pytest.raises(ValueError, match="strategy"):
+        make_early_stopper(EarlyStoppingConfig(strategy="oracle"))
+
+
+def test_ax_and_numpy_percentile_agree(bank):
+    """The numpy fallback implements Ax's rule: same decisions on the same curves."""
+    finished, bad, good = bank
+    curves = synthetic_curves(6, seed=9)
+    ax_stopper, np_stopper = PercentileStopper(CFG), PercentileStopper(CFG, backend="numpy")
+    for trial_id, curve in [(200, bad), (201, good)] + list(enumerate(curves, start=300)):
+        for i in range(3, 10):
+            a = ax_stopper.should_stop(trial_id, curve[:i], finished, None)
+            b = np_stopper.should_stop(trial_id, curve[:i], finished, None)
+            assert a.stop == b.stop, (trial_id, i, a.reason, b.reason)
+            if a.stop:
+                break
+    assert ax_stopper.backend == "ax"
+
+
+def test_halving_rungs_and_ranking():
+    stopper = HalvingStopper(EarlyStoppingConfig(min_progress=0.1, eta=3.0, min_curves=3))
+    assert stopper.rungs == pytest.approx([1 / 9, 1 / 3])
+    flat = lambda level: [(p / 10, level + 1.0 - p / 10) for p in range(1, 11)]  # noqa: E731
+    finished = {i: flat(1.0 + 0.1 * i) for i in range(5)}
+    # Six trials at the first rung (itself included): the top ceil(6/3) = 2 continue.
+    assert not stopper.should_stop(10, flat(0.95)[:2], finished, None).stop  # rank 1 of 6
+    # Seven now (levels 0.95, 1.0, ..., 1.4 and 1.25): 1.25 ranks 5th, outside the top 3.
+    d = stopper.should_stop(11, flat(1.25)[:2], finished, None)
+    assert d.stop and "rank 5 of 7" in d.reason and "keeps top 3" in d.reason
+    # Trial 12 at level 1.05 ranks 3rd of 8: within ceil(8/3) = 3, it continues.
+    assert not stopper.should_stop(12, flat(1.05)[:2], finished, None).stop
+
+
+def test_read_curve_skips_torn_lines_and_train_rows(tmp_path):
+    path = tmp_path / "curve.jsonl"
+    rows = [
+        {"step": 10, "progress": 0.1, "train_loss": 3.0},
+        {"step": 20, "progress": 0.2, "val_bpb": 3.5},
+        {"step": 30, "progress": 0.4, "val_bpb": 3.1, "sharpness": 2.0},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + '\n{"step": 40, "progress": 0.6, "val_')
+    assert read_curve(path) == [(0.2, 3.5), (0.4, 3.1)]
+    assert value_at([(0.2, 3.5), (0.4, 3.1)], 0.3) == pytest.approx(3.3)
+    assert math.isnan(value_at([(0.2, 3.5), (0.4, 3.1)], 0.5))
+
+
+def test_replay_accounts_compute_and_regret():
+    curves = synthetic_curves(14, seed=2)
+    order = list(range(14))
+    none = replay(curves, NoStopper(), order)
+    assert none.compute_used == pytest.approx(1.0) and none.regret == 0.0 and none.stopped == 0
+    halving = replay(curves, HalvingStopper(CFG), order)
+    assert halving.stopped > 0 and halving.compute_used < 1.0 and halving.regret >= 0.0
+    rows = replay_strategies(curves[:10], CFG, strategies=["none", "halving"], shuffles=2, noise_std=0.01)
+    assert [r.strategy for r in rows] == ["none", "halving"]
+    assert rows[0].compute_saved == pytest.approx(0.0) and rows[0].within_noise
+    assert rows[1].compute_saved > 0.1 and rows[1].runs == 2
+    curve = replay(curves[:10], CurveStopper(CFG), order[:10])
+    assert curve.stopped > 0 and curve.compute_used < 0.8
+
+
+def test_curve_bank_round_trip(tmp_path):
+    bank = CurveBank(curves={"a": [(0.5, 2.0), (1.0, 1.5)]}, noise=[1.5, 1.52], overrides={"a": ["optim.lr=0.01"]},
+                     meta={"campaign": "quickstart"})
+    bank.save(tmp_path / "bank.json")
+    assert CurveBank.load(tmp_path / "bank.json") == bank
+    assert bank.noise_std == pytest.approx(0.0141421, rel=1e-4)
+    (tmp_path / "old.json").write_text(json.dumps({"version": 0, "curves": {}}))
+    with pytest.raises(ValueError, match="--record"):
+        CurveBank.load(tmp_path / "old.json")
