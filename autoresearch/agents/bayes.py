@@ -110,7 +110,7 @@ class BayesAgent:
                 self._abandon(index)
                 continue
             result = validate_hypothesis(
-                {"overrides": overrides, "rationale": self._rationale(node, overrides), "expected_effect": self._expected(params, node)},
+                {"overrides": overrides, "rationale": self._rationale(node), "expected_effect": self._expected(params, node)},
                 space=self.space, base=self.base, agent=self.name, seen=seen,
             )
             if isinstance(result, Hypothesis):
@@ -224,15 +224,15 @@ class BayesAgent:
             return Proposal(hypothesis=result, refusals=refusals)
         return Proposal(hypothesis=None, refusals=refusals)
 
-    def _rationale(self, node: str, overrides: dict[str, Any]) -> str:
+    def _rationale(self, node: str) -> str:
         if node == "Sobol":
             return (
                 f"Ax quasi-random (Sobol) exploration of search space {self.space.name}: "
-                f"initial coverage before the Gaussian-process model takes over."
+                "initial coverage before the Gaussian-process model takes over."
             )
         return (
-            f"Ax Bayesian optimisation (BoTorch): a Gaussian process fitted to every finished "
-            f"trial so far picks the point with the best expected improvement in val_bpb."
+            "Ax Bayesian optimisation (BoTorch): a Gaussian process fitted to every finished "
+            "trial so far picks the point with the best expected improvement in val_bpb."
         )
 
     def _expected(self, params: dict[str, Any], node: str) -> str:

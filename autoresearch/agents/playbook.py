@@ -15,7 +15,6 @@ value and says so in the rationale.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import re
 from dataclasses import dataclass, field

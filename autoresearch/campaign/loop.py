@@ -92,7 +92,11 @@ class Campaign:
         self.base_flat = substance(flatten(to_dict(self.base_cfg)))
         self.campaign_id = self.store.upsert_campaign(self.ccfg.name, to_dict(cfg), str(self.space.path), str(self.dir))
         self.seeds = list(self.ccfg.seeds)
-        self.launcher = TrialLauncher()
+        from autoresearch.repro import LOCK_FILE_ENV, pip_freeze
+
+        lock = self.dir / "requirements.lock"  # taken once here; every trial's bundle reuses it
+        lock.write_text(pip_freeze(refresh=True)[0])
+        self.launcher = TrialLauncher(env={LOCK_FILE_ENV: str(lock.resolve())})
         self.stopper = make_early_stopper(cfg.critic.early_stopping)
         self.started = time.monotonic()
         self.knowledge = _Knowledge.create(cfg, self.store)
@@ -151,7 +155,9 @@ class Campaign:
                 continue
             if self._out_of_time():
                 return
-            self._run_trial(None, {}, seed=seed, kind="baseline", allow_stop=False)
+            trial_id, _ = self._run_trial(None, {}, seed=seed, kind="baseline", allow_stop=False)
+            if seed == self.seeds[0]:
+                self.store.set_trial_decision(trial_id, "keep", "the baseline: first incumbent")
         values = self._baseline_values()
         log.info("baseline val_bpb %s; noise floor σ=%s", [round(v, 4) for v in values], self._noise())
 
@@ -330,7 +336,13 @@ class Campaign:
         self._validate(hyp_id, hyp.overrides, trial_id)
 
     def _pending_validations(self) -> None:
-        """Resume: candidates whose validation was interrupted are validated before anything new."""
+        """Resume: screening runs the campaign died before judging are judged, and candidates whose
+        validation was interrupted are validated, before anything new is proposed."""
+        for trial in self.store.trials(self.campaign_id, kind="hypothesis"):
+            if trial.decision is None and trial.status != "running" and not (trial.error or "").startswith("interrupted"):
+                hyp = self.store.hypothesis(trial.hypothesis_id)
+                self._judge(trial.id, trial.hypothesis_id, Hypothesis(overrides=hyp.overrides, agent=hyp.agent),
+                            RunResult.from_dict({**trial.metrics, "status": trial.status}))
         assessed = {f.hypothesis_id for f in self.store.findings(self.campaign_id)}
         for trial in self.store.trials(self.campaign_id, kind="hypothesis"):
             if trial.decision == "candidate" and trial.hypothesis_id not in assessed:
@@ -359,20 +371,21 @@ class Campaign:
         reference = self._seed_values(incumbent.overrides, incumbent.hypothesis_id,
                                       seeds, "baseline" if incumbent.hypothesis_id is None else "validation")
         candidate = self._seed_values(overrides, hyp_id, seeds, "validation")
-        tested = max(self._hypotheses_run(), 1)
-        [assessment] = assess({hyp_id: candidate}, reference, self.cfg.critic, n_tests=tested,
-                              noise_std=self._noise())
+        [assessment] = assess({hyp_id: candidate}, reference, self.cfg.critic, paired=True)
+        c = assessment.comparison
         details = {"seeds": seeds, "candidate": candidate, "reference": reference, "against": incumbent.hypothesis_id,
-                   "overrides": overrides}
+                   "overrides": overrides, "test": c.test, "noise_std": assessment.noise.std}
         finding_id = self.store.add_finding(
-            self.campaign_id, hyp_id, status=assessment.status, effect=assessment.effect,
-            ci_low=assessment.ci_low, ci_high=assessment.ci_high, p_value=assessment.p_value,
-            q_value=assessment.q_value, n=len(candidate), details=details)
-        log.info("h%d %s: effect %+.4f bpb, 95%% CI [%+.4f, %+.4f], p=%.3g", hyp_id, assessment.status,
-                 assessment.effect, assessment.ci_low, assessment.ci_high, assessment.p_value)
-        verdict = f"{assessment.status}: effect {assessment.effect:+.4f} [{assessment.ci_low:+.4f}, {assessment.ci_high:+.4f}]"
-        self.store.set_trial_decision(screen_trial_id, "keep" if assessment.status == "validated" else "discard", verdict)
-        if assessment.status != "validated":
+            self.campaign_id, hyp_id, status=assessment.verdict, effect=c.effect, ci_low=c.ci_low,
+            ci_high=c.ci_high, p_value=c.p_value, q_value=assessment.q_value, n=len(candidate), details=details)
+        self._apply_fdr()  # the family grew by one: every verdict is re-read under Benjamini–Hochberg
+        finding = self.store.finding(finding_id)
+        log.info("h%d %s: effect %+.4f bpb, CI [%+.4f, %+.4f], p=%.3g, q=%.3g", hyp_id, finding.status,
+                 finding.effect, finding.ci_low, finding.ci_high, finding.p_value, finding.q_value)
+        assessment_status = finding.status
+        verdict = f"{assessment_status}: effect {finding.effect:+.4f} [{finding.ci_low:+.4f}, {finding.ci_high:+.4f}]"
+        self.store.set_trial_decision(screen_trial_id, "keep" if assessment_status == "validated" else "discard", verdict)
+        if assessment_status != "validated":
             return
         self._score_test_split(finding_id, hyp_id)
         if self.cfg.critic.ablations and len(overrides) > 1:
@@ -418,19 +431,27 @@ class Campaign:
                                                        "ablation_png": str(png)})
 
     def _apply_fdr(self) -> None:
-        """Benjamini–Hochberg across every hypothesis the campaign tested (untested ones count, p=1)."""
-        from autoresearch.critic import benjamini_hochberg
+        """Benjamini–Hochberg across every hypothesis that reached multi-seed testing.
+
+        Screening runs are not part of any test (validation uses fresh seeds), so the selection of
+        which hypotheses to test does not bias their p-values, and BH over the tested family
+        controls the false discovery rate of the campaign's claims.
+        """
+        from autoresearch.critic import Comparison, benjamini_hochberg, classify
 
         findings = self.store.findings(self.campaign_id)
         if not findings:
             return
-        m = max(self._hypotheses_run(), len(findings))
-        p = [f.p_value for f in findings] + [1.0] * (m - len(findings))
-        for finding, (rejected, q) in zip(findings, benjamini_hochberg(p, self.cfg.critic.fdr)):
-            status = finding.status
-            if status == "validated" and not rejected:
-                status = "inconclusive"
-            self.store.update_finding(finding.id, q_value=q, status=status)
+        critic = self.cfg.critic
+        for finding, (_, q) in zip(findings, benjamini_hochberg([f.p_value for f in findings], critic.fdr)):
+            comparison = Comparison(effect=finding.effect, ci_low=finding.ci_low, ci_high=finding.ci_high,
+                                    p_value=finding.p_value, n_candidate=finding.n, n_baseline=finding.n,
+                                    test=(finding.details or {}).get("test", critic.test))
+            noise = (finding.details or {}).get("noise_std", self._noise() or 0.0)
+            status = classify(comparison, q, fdr=critic.fdr, min_effect=critic.min_effect,
+                              noise_std=noise if noise is not None else math.nan)
+            if status != finding.status or q != finding.q_value:
+                self.store.update_finding(finding.id, q_value=q, status=status)
 
     # ------------------------------------------------------------------ state derived from the store
     def _baseline_values(self) -> list[float]:
@@ -481,12 +502,12 @@ class Campaign:
     def _record_of(self, trial):
         from autoresearch.agents import TrialRecord
 
-        hyp = next((h for h in self.store.hypotheses(self.campaign_id) if h.id == trial.hypothesis_id), None)
+        hyp = self.store.hypothesis(trial.hypothesis_id) if trial.hypothesis_id is not None else None
         return TrialRecord(trial_id=trial.id, overrides=dict(trial.overrides), status=trial.status,
                            val_bpb=trial.metrics.get("val_bpb") if _finite(trial.metrics.get("val_bpb")) else None,
                            progress=float(trial.metrics.get("progress", 0.0) or 0.0),
-                           agent=(hyp.hypothesis.get("agent") if hyp else "unknown") or "unknown",
-                           rationale=(hyp.hypothesis.get("rationale") if hyp else "") or "",
+                           agent=(hyp.agent if hyp else "unknown") or "unknown",
+                           rationale=(hyp.rationale if hyp else "") or "",
                            kept=trial.decision in ("keep", "candidate"))
 
     def _refused_record(self, hyp: Hypothesis):
@@ -510,11 +531,10 @@ class Campaign:
         finished = {t.hypothesis_id for t in trials if not (t.error or "").startswith("interrupted")}
         for t in trials:
             if (t.error or "").startswith("interrupted") and t.hypothesis_id not in finished:
-                row = next(h for h in self.store.hypotheses(self.campaign_id) if h.id == t.hypothesis_id)
-                h = row.hypothesis
-                return t.hypothesis_id, Hypothesis(overrides=h["overrides"], rationale=h.get("rationale", ""),
-                                                   expected_effect=h.get("expected_effect", ""),
-                                                   agent=h.get("agent", "unknown"), parent=h.get("parent"))
+                row = self.store.hypothesis(t.hypothesis_id)
+                return t.hypothesis_id, Hypothesis(overrides=row.overrides, rationale=row.rationale,
+                                                   expected_effect=row.expected_effect, agent=row.agent,
+                                                   parent=row.parent)
         return None
 
     def _resume_interrupted(self) -> None:
@@ -568,9 +588,10 @@ class Campaign:
         for t in self.store.trials(self.campaign_id):
             if t.status in (COMPLETED, EARLY_STOPPED) and _finite(t.metrics.get("val_bpb")):
                 hparams = {**{k: v for k, v in t.overrides.items()}, "kind": t.kind, "seed": t.seed}
-                rows.append((f"t{t.id:04d}", hparams, {"hparam/val_bpb": t.metrics["val_bpb"]}))
+                run = Path(t.run_dir).relative_to(self.dir) / "tb" if t.run_dir else Path(f"t{t.id:04d}")
+                rows.append((str(run), hparams, {"hparam/val_bpb": t.metrics["val_bpb"]}))
         if rows and self.cfg.logger.kind == "tensorboard":
-            log_campaign_hparams(self.dir / "tb", rows)
+            log_campaign_hparams(self.dir, rows)  # `tensorboard --logdir <campaign dir>` compares every trial
 
 
 class _Knowledge:
@@ -620,7 +641,7 @@ class _Knowledge:
         if self.literature is None:
             return []
         keys = set(space.parameters)
-        return [f"{e.citation}: {e.claimed_effect}" for e in self.literature.entries()
+        return [f"{e.citation}: {e.claimed_effect}" for e in self.literature.entries
                 if keys & set(e.keys)][:12]
 
     def remember(self, trial, hyp: Hypothesis, baseline: list[float]) -> None:

@@ -20,6 +20,23 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SEARCH_SPACE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 
 
+SCHEMA_NAME = "autoresearch_schema"
+
+
+def register_schema() -> None:
+    """Give Hydra the typed schema (the first entry of conf/config.yaml's defaults list).
+
+    With it, composition itself knows every key and type: ``campaign.root=...`` works even when a
+    campaign file does not mention ``root``, and a typo is refused before anything runs.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=ExperimentConfig)
+
+
+register_schema()
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run. ``problems`` lists every bad key found."""
 

@@ -95,6 +95,10 @@ def run_experiment(
     finally:
         tracker.close()
     result.save(run_dir / METRICS_FILE)
+    if bundle:
+        from autoresearch.repro import finalize_bundle
+
+        finalize_bundle(run_dir)  # the bundle carries the recorded metrics a reproduction compares with
     return result
 
 

@@ -132,7 +132,7 @@ def write_report(campaign_dir: Path, store, name: str) -> Path:
         hyp_by_id = {h.id: h for h in hypotheses}
         for f in sorted(findings, key=lambda f: -f.effect):
             h = hyp_by_id.get(f.hypothesis_id)
-            change = _change(h.hypothesis.get("overrides", {})) if h else "?"
+            change = _change(h.overrides) if h else "?"
             q = f"{f.q_value:.3g}" if f.q_value is not None else "—"
             test = f"{f.test_bpb:.4f}" if f.test_bpb is not None else "—"
             lines.append(f"| h{f.hypothesis_id} | {change} | **{f.status}** | {f.effect:+.4f} | "
@@ -149,10 +149,10 @@ def write_report(campaign_dir: Path, store, name: str) -> Path:
     for t in sorted(scored, key=lambda t: t.metrics["val_bpb"])[:25]:
         h = hyp_by_id.get(t.hypothesis_id)
         delta = t.metrics["val_bpb"] - base_vals[0] if base_vals else float("nan")
-        rationale = (h.hypothesis.get("rationale", "") if h else "").replace("|", "/").replace("\n", " ")[:90]
+        rationale = (h.rationale if h else "").replace("|", "/").replace("\n", " ")[:90]
         lines.append(f"| [t{t.id:04d}]({Path(t.run_dir).relative_to(campaign_dir) if t.run_dir.startswith(str(campaign_dir)) else t.run_dir}) "
                      f"| {_change(t.overrides)} | {t.metrics['val_bpb']:.4f} | {delta:+.4f} | {t.status} | "
-                     f"{t.decision or ''} | {(h.hypothesis.get('agent') if h else '')} | {rationale} |")
+                     f"{t.decision or ''} | {h.agent if h else ''} | {rationale} |")
     stopped = [t for t in screened if t.status == "early_stopped"]
     failed = [t for t in trials if t.status in FAILED or (t.error or "").startswith("interrupted")]
     if stopped:

@@ -19,6 +19,7 @@ from autoresearch.repro.bundle import (
     find_bundle,
     write_bundle,
 )
+from autoresearch.repro.environment import LOCK_FILE_ENV, pip_freeze
 from autoresearch.repro.discovery import Discovery, DiscoveryError, promote, register, train_discovery
 from autoresearch.repro.reproduce import (
     DETERMINISTIC_TOLERANCE,
@@ -31,6 +32,8 @@ from autoresearch.repro.reproduce import (
 from autoresearch.repro.secrets import REDACTED, secret_env_names
 
 __all__ = [
+    "LOCK_FILE_ENV",
+    "pip_freeze",
     "DETERMINISTIC_TOLERANCE",
     "DEVICE_TOLERANCE",
     "REDACTED",

@@ -2,7 +2,8 @@
 
 ``pip freeze`` costs about a second (it starts a Python and walks every installed
 distribution), so it runs once per process and is reused: a campaign bundles every trial, and
-its packages do not change under it. ``refresh=True`` re-reads it.
+its packages do not change under it. ``refresh=True`` re-reads it. A campaign takes it once for
+all its trial processes and hands it over through ``AUTORESEARCH_LOCK_FILE``.
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ def _freeze(executable: str) -> tuple[str, str]:
     return "".join(f"{name}=={dists[name]}\n" for name in sorted(dists, key=str.lower)), "importlib.metadata"
 
 
+LOCK_FILE_ENV = "AUTORESEARCH_LOCK_FILE"
+
+
 def pip_freeze(*, refresh: bool = False) -> tuple[str, str]:
     """``(text, how)``: this interpreter's ``pip freeze`` output and how it was obtained."""
     if refresh:
         _freeze.cache_clear()
+    shared = os.environ.get(LOCK_FILE_ENV)
+    if shared and not refresh and os.path.isfile(shared):
+        with open(shared) as fh:
+            return fh.read(), "pip freeze (taken once by the campaign)"
     return _freeze(sys.executable)
 
 

@@ -53,6 +53,8 @@ class _State:
     last_loss: float = float("nan")
     first_loss: Optional[float] = None
     last_val_bpb: float = float("nan")
+    last_lr_mult: float = 0.0
+    last_step_seconds: float = 0.0
     interventions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -188,6 +190,9 @@ class NanoTrainer:
                 error = f"loss {loss:.3f} exceeds {tcfg.divergence_factor}× the initial {state.first_loss:.3f} at step {state.step}"
                 break
             progress = self.budget.progress(seconds=state.train_seconds, steps=state.step, tokens=state.tokens)
+            state.last_lr_mult, state.last_step_seconds = lr_mult, elapsed
+            if progress >= 1.0:
+                break  # the final row (with its evaluation) is written once, after the loop
             row: dict[str, Any] = {}
             if state.step % tcfg.log_every == 0 or state.step == 1:
                 row.update(self._train_row(state, progress, lr_mult, elapsed))
@@ -204,7 +209,8 @@ class NanoTrainer:
         final_progress = min(self.budget.progress(seconds=state.train_seconds, steps=state.step, tokens=state.tokens), 1.0)
         if status == COMPLETED:
             curve_bpb = self._eval(self._val_tokens)
-            self._emit(state.step, {**self._train_row(state, 1.0, 0.0, 0.0), "val_bpb": curve_bpb})
+            final_row = self._train_row(state, 1.0, state.last_lr_mult, state.last_step_seconds)
+            self._emit(state.step, {**final_row, "val_bpb": curve_bpb})
             val_bpb = self._eval(self._final_val_tokens)
         elif status == EARLY_STOPPED:
             val_bpb = state.last_val_bpb
