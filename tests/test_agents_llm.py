@@ -11,7 +11,7 @@ import logging
 import time
 
 import pytest
-from llm_server import Reply, llm_server  # noqa: F401 (fixture)
+from llm_server import Reply, llm_server  # noqa: F401,F811 (the fixture, used by name)
 
 from autoresearch.agents import AgentCall, AgentContext, AgentUnavailable, TrialRecord, make_agent
 from autoresearch.agents.llm import LLMAgent, import_litellm
@@ -181,10 +181,11 @@ def test_the_key_never_reaches_logs_calls_or_errors(llm_server, space, base, cap
     caplog.set_level(logging.DEBUG)
     calls: list[AgentCall] = []
     agent = make(llm_server, calls)
-    llm_server.script(Reply(content="nonsense " + SECRET), Reply.answer({"optim.lr": 0.004}),
+    llm_server.script(Reply(content="nonsense " + SECRET), Reply.answer({"optim.lr": 0.004}, rationale=f"echo {SECRET}"),
                       Reply(status=500, content=f"upstream said key {SECRET} is rate limited"),
                       Reply(status=401, content=f"Incorrect API key provided: {SECRET}"))
-    agent.propose(ctx(space, base))
+    proposal = agent.propose(ctx(space, base))
+    assert SECRET not in repr(proposal) and "[redacted]" in proposal.hypothesis.rationale  # what the store keeps
     with pytest.raises(AgentUnavailable) as err:
         agent.propose(ctx(space, base))  # 500 (retried) then 401: a permanent error
     assert "permanent" in str(err.value)

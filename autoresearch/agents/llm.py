@@ -16,6 +16,7 @@ agent. Every call, failed or not, is reported through ``on_call`` with its token
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -76,7 +77,7 @@ class LLMAgent:
             return Proposal(hypothesis=None, refusals=[answer])
         first = validate_hypothesis(answer, space=ctx.space, base=ctx.base, agent=self.name, seen=seen)
         if isinstance(first, Hypothesis):
-            return Proposal(hypothesis=first)
+            return Proposal(hypothesis=_scrubbed(first, secrets))
         first = self._as_data(first, answer, secrets)
         # One re-ask, with the reason, so the model can correct a slip (a typo'd key, a bound).
         extra = [
@@ -92,7 +93,7 @@ class LLMAgent:
             return Proposal(hypothesis=None, refusals=[first, again])
         second = validate_hypothesis(again, space=ctx.space, base=ctx.base, agent=self.name, seen=seen)
         if isinstance(second, Hypothesis):
-            return Proposal(hypothesis=second, refusals=[first])
+            return Proposal(hypothesis=_scrubbed(second, secrets), refusals=[first])
         return Proposal(hypothesis=None, refusals=[first, self._as_data(second, again, secrets)])
 
     # ------------------------------------------------------------------ one question
@@ -206,6 +207,14 @@ class LLMAgent:
         """The refusal with the raw answer kept as (clipped, secret-free) data for the store."""
         return Refusal(reason=clean(refusal.reason, secrets, 1000), raw=clean(answer, secrets, 4000),
                        agent=refusal.agent, code=refusal.code)
+
+
+def _scrubbed(h: Hypothesis, secrets: list[str]) -> Hypothesis:
+    """The model's free text goes to the store and to later prompts: mask any secret in it."""
+    if not any(s in h.rationale or s in h.expected_effect for s in secrets):
+        return h
+    return dataclasses.replace(h, rationale=clean(h.rationale, secrets, 4000),
+                               expected_effect=clean(h.expected_effect, secrets, 2000))
 
 
 def _content(response: Any) -> str:

@@ -33,7 +33,8 @@ Propose exactly ONE next experiment. Reply with a single JSON object and nothing
 
 Rules: use only keys of the search space below, with a value of the stated type inside its range \
 or among its choices; set a dependent key only when its condition holds; respect the constraints; \
-do not repeat a configuration that was already run. Keys you leave out keep their baseline value. \
+do not repeat a configuration that was already run. Overrides are relative to the BASELINE: keys \
+you leave out keep their baseline value, so to build on the incumbent repeat its overrides. \
 Differences smaller than about twice the noise floor are not real."""
 
 RECENT_FULL = 6  # newest trials that keep their rationale as long as the budget allows
