@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--configs", type=int, default=36)
     ap.add_argument("--noise-repeats", type=int, default=3)
     ap.add_argument("--budget-kind", default="steps")
-    ap.add_argument("--budget-value", type=float, default=300)
+    ap.add_argument("--budget-value", type=float, default=200)
     ap.add_argument("--eval-points", type=int, default=10)
     ap.add_argument("--override", action="append", default=[], help="extra Hydra override for every run")
     # replay

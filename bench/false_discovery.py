@@ -174,9 +174,11 @@ def main(argv: list[str] | None = None) -> None:
                 if pool is not None and args.null + 3 * args.per_effect > 0 and k > pool.size // 2:
                     continue
                 grid_cfg = replace(cfg, test=test, noise_seeds=k, validation_seeds=k)
-                print(_row(f"{test} K={k} baseline={k}", simulate(grid_cfg, **common)), flush=True)
+                name = f"paired-{'t' if test == 'welch' else test}" if args.paired else test
+                print(_row(f"{name} K={k} baseline={k}", simulate(grid_cfg, **common)), flush=True)
     else:
-        label = f"{cfg.test} K={cfg.validation_seeds} baseline={cfg.noise_seeds}"
+        test = f"paired-{'t' if cfg.test == 'welch' else cfg.test}" if args.paired else cfg.test
+        label = f"{test} K={cfg.validation_seeds} baseline={cfg.noise_seeds}"
         print(_row(label, simulate(cfg, **common)))
     print("goals: FDR <= 5 % and power >= 80 % for effects >= 2σ")
 

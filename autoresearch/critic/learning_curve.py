@@ -6,13 +6,15 @@ fraction ``p`` of its budget — where will it end?
 
 Model
 -----
-Every point ``(p, y(p))`` of every finished curve is a training example whose target is the
-drop still to come, ``y(p) - y(1)`` (zero at p = 1). An exact GP (``SingleTaskGP``: RBF kernel
-with one length scale per input, learned noise) maps the features ``(p, y(p))`` to that drop.
-For a running trial at its latest point ``(p*, y*)`` the posterior predictive (observation noise
-included: a final val_bpb is itself a noisy measurement) gives the drop, so
+Every point of every finished curve is a training example: its features are the progress p,
+the value y(p) and the slope over the last evaluation interval (how fast the curve is still
+falling: two configurations at the same value now can end far apart), and its target is the drop
+still to come, ``y(p) - y(1)`` (zero at p = 1). An exact GP (``SingleTaskGP``: RBF kernel with
+one length scale per feature, learned noise) maps features to drop. For a running trial at its
+latest evaluation the posterior predictive (observation noise included: a final val_bpb is
+itself a noisy measurement) gives the drop, so
 
-    final ~ Normal(y* - mean_drop, sd_drop).
+    final ~ Normal(y_now - mean_drop, sd_drop).
 
 Why the drop and not the final value: curves of different configurations share their *shape*
 far more than their level. Far outside the finished curves (a much worse trial), the GP falls
@@ -64,7 +66,7 @@ class _Scaling:
 
 
 class LearningCurveModel:
-    """GP from ``(progress, val_bpb)`` to the drop still to come; see the module docstring."""
+    """GP from ``(progress, val_bpb, slope)`` to the drop still to come; see the module docstring."""
 
     def __init__(self, *, refit_growth: float = 1.25, max_points: int = 160, min_progress: float = 0.0):
         self.refit_growth = refit_growth
