@@ -73,3 +73,5 @@ def test_draw_writes_a_png(tmp_path):
     path = graph.draw(tmp_path / "sub" / "ablation.png", title="discovery 7")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    other = graph.draw(tmp_path / "given.png", {"optim.lr": 0.001})  # labels passed in explicitly
+    assert other.read_bytes() != data

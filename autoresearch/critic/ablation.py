@@ -120,8 +120,12 @@ class AblationGraph:
         return dict(self.attributed)
 
     # ------------------------------------------------------------------ drawing
-    def draw(self, path: Path, *, title: str = "") -> Path:
-        """Draw the discovery's keys (and nodes linking them) as a layered DAG to a PNG."""
+    def draw(self, path: Path, attributed: Mapping[str, float] | None = None, *, title: str = "") -> Path:
+        """Draw the discovery's keys (and nodes linking them) as a layered DAG to a PNG.
+
+        Nodes are labelled with ``attributed`` effects, by default those of the last ``attribute``.
+        """
+        labels = dict(self.attributed if attributed is None else attributed)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -146,7 +150,7 @@ class AblationGraph:
                 ax.annotate("", xy=pos[c], xytext=pos[p],
                             arrowprops=dict(arrowstyle="-|>", color="0.4", shrinkA=22, shrinkB=22))
         for n, (x, y) in pos.items():
-            value = self.attributed.get(n)
+            value = labels.get(n)
             label = n if value is None else f"{n}\n{value:+.4f} bpb" if math.isfinite(value) else f"{n}\n(no ablation)"
             face = "#cfe8cf" if n in self.keys else "#eeeeee"
             ax.text(x, y, label, ha="center", va="center", fontsize=9,
