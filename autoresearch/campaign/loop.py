@@ -79,6 +79,12 @@ class Campaign:
         from autoresearch.store import KnowledgeStore
 
         assert cfg.campaign is not None
+        # The campaign process only proposes and judges; trials train in their own processes. One
+        # thread here leaves the cores to the trial while Ax fits its model in the background.
+        import torch
+
+        torch.set_num_threads(1)
+        logging.getLogger("ax").setLevel(logging.WARNING)
         self.cfg = cfg
         self.ccfg = cfg.campaign
         self.cli_overrides = [o for o in cli_overrides if not o.split("=", 1)[0].lstrip("+~").startswith("campaign.fresh")]
