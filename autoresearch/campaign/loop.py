@@ -79,11 +79,6 @@ class Campaign:
         from autoresearch.store import KnowledgeStore
 
         assert cfg.campaign is not None
-        # The campaign process only proposes and judges; trials train in their own processes. One
-        # thread here leaves the cores to the trial while Ax fits its model in the background.
-        import torch
-
-        torch.set_num_threads(1)
         logging.getLogger("ax").setLevel(logging.WARNING)
         self.cfg = cfg
         self.ccfg = cfg.campaign
@@ -116,6 +111,12 @@ class Campaign:
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> CampaignSummary:
         log.info("campaign %s in %s (search space %s, agent %s)", self.ccfg.name, self.dir, self.space.name, self.cfg.agent.kind)
+        import torch
+
+        # The campaign process only proposes and judges; trials train in their own processes. One
+        # thread here leaves the cores to the trial while Ax fits its model in the background.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         self.launcher.prewarm()
         try:
             with self.view:
@@ -125,6 +126,7 @@ class Campaign:
         finally:
             self.launcher.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            torch.set_num_threads(threads)
         return self.finish()
 
     def finish(self) -> CampaignSummary:

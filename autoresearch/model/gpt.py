@@ -26,22 +26,25 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from autoresearch.config import ModelConfig
+from autoresearch.config import ConfigError, ConfigProblem, ModelConfig
 
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- validation
 def _checked(cfg: ModelConfig) -> ModelConfig:
-    """Refuse a config the model cannot be built from, naming every bad key at once."""
-    problems = [str(p) for p in cfg.problems()]
+    """Refuse a config the model cannot be built from, naming every bad key at once.
+
+    Raises ``ConfigError`` (a ``ValueError``), which the command line prints as one line per key.
+    """
+    problems = list(cfg.problems())
     if cfg.vocab_size <= 0:
-        problems.append(
-            f"model.vocab_size: must be > 0 when the model is built, got {cfg.vocab_size} "
-            "(set it from the tokenizer's vocabulary size before building the GPT)"
-        )
+        problems.append(ConfigProblem(
+            "model.vocab_size",
+            f"must be > 0 when the model is built, got {cfg.vocab_size} "
+            "(set it from the tokenizer's vocabulary size before building the GPT)"))
     if problems:
-        raise ValueError("invalid model config:\n  " + "\n  ".join(problems))
+        raise ConfigError(problems)
     return cfg
 
 
@@ -100,9 +103,9 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     complex numbers and rotated by one complex multiply: one kernel forward and one backward,
     measured ~3x cheaper on CPU than the half-split form's slices, products and cat. Inductor
     cannot generate code for complex tensors, so under ``torch.compile`` the same rotation is
-    written out in reals, which it fuses into one kernel anyway. Math runs in float32.
+    written out in reals, which it fuses into one kernel anyway. Math runs in at least float32.
     """
-    pairs = x.float().unflatten(-1, (-1, 2))  # (B, T, h, D/2, 2)
+    pairs = x.to(torch.promote_types(x.dtype, torch.float32)).unflatten(-1, (-1, 2))  # (B, T, h, D/2, 2)
     if torch.compiler.is_compiling():
         real, imag = pairs.unbind(-1)  # (B, T, h, D/2) each
         rotated = torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1)
