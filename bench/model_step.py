@@ -101,9 +101,9 @@ class RefGPT(nn.Module):
 class Runner:
     """A model, its AdamW and a fixed random batch; ``round(n)`` times n steps."""
 
-    def __init__(self, model: nn.Module, batch: int, block_size: int):
-        self.model = model.train()
+    def __init__(self, model: nn.Module, batch: int, block_size: int, compile: bool = False):
         self.opt = torch.optim.AdamW(model.param_groups(0.1, 1e-3), betas=(0.9, 0.95))
+        self.model = torch.compile(model.train()) if compile else model.train()
         g = torch.Generator().manual_seed(0)
         self.x = torch.randint(0, VOCAB, (batch, block_size), generator=g)
         self.y = torch.randint(0, VOCAB, (batch, block_size), generator=g)
@@ -127,16 +127,16 @@ class Runner:
         return statistics.median(self.rates)
 
 
-def bench_size(name: str, batch: int, steps: int, rounds: int, clock) -> dict[str, float]:
+def bench_size(name: str, batch: int, steps: int, rounds: int, clock, compile: bool) -> dict[str, float]:
     n_layer, n_embd, n_head, block_size = SIZES[name]
     shape = dict(n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size, vocab_size=VOCAB)
     torch.manual_seed(0)
     runners = {
-        "reference": Runner(RefGPT(n_layer, n_embd, n_head, block_size, VOCAB), batch, block_size),
-        "equal": Runner(GPT(ModelConfig(**shape, **EQUAL_SWITCHES)), batch, block_size),
-        "default": Runner(GPT(ModelConfig(**shape)), batch, block_size),
+        "reference": Runner(RefGPT(n_layer, n_embd, n_head, block_size, VOCAB), batch, block_size, compile),
+        "equal": Runner(GPT(ModelConfig(**shape, **EQUAL_SWITCHES)), batch, block_size, compile),
+        "default": Runner(GPT(ModelConfig(**shape)), batch, block_size, compile),
     }
-    for r in runners.values():  # warm-up: allocator, AdamW state, kernel selection
+    for r in runners.values():  # warm-up: allocator, AdamW state, kernel selection, compilation
         r.round(2)
         r.rates.clear()
     for _ in range(rounds):
@@ -166,6 +166,7 @@ def main() -> None:
                     help="tuned: glibc mallopt so activations reuse memory (see the module docstring)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: tokens per process CPU-second, for busy shared machines")
+    ap.add_argument("--compile", action="store_true", help="torch.compile all three models first")
     args = ap.parse_args()
     malloc = "tuned" if args.malloc == "tuned" and tune_glibc_malloc() else "system"
     torch.set_num_threads(args.threads)
@@ -173,11 +174,11 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, cpu, {args.threads} threads, fp32, batch {args.batch}, AdamW, "
           f"median of {args.rounds} rounds x {args.steps} steps, {args.clock} clock, {malloc} malloc, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}{', compiled' if args.compile else ''}")
     print(f"{'size':>7} {'ctx':>4} | {'reference':>10} {'equal':>10} {'default':>10} tok/s"
           f" | {'equal/ref':>9} {'default/ref':>11}")
     for name in args.sizes.split(","):
-        r = bench_size(name, args.batch, args.steps, args.rounds, clock)
+        r = bench_size(name, args.batch, args.steps, args.rounds, clock, args.compile)
         ctx = SIZES[name][3]
         print(f"{name:>7} {ctx:>4} | {r['reference']:>10.0f} {r['equal']:>10.0f} {r['default']:>10.0f}"
               f"       | {r['equal'] / r['reference']:>9.3f} {r['default'] / r['reference']:>11.3f}",
