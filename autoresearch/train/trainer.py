@@ -284,14 +284,17 @@ class NanoTrainer:
         }
 
     def _sharpness_check(self, state: _State) -> dict[str, Any]:
-        from autoresearch.critic import hutchinson_trace
+        from autoresearch.critic import hutchinson_trace, hvp_forward
 
         scfg = self.cfg.trainer.sharpness
         x, y = self._sharp_sampler.next()
         params = [p for p in self.model.parameters() if p.requires_grad]
-        with torch.autocast(self.device.type, enabled=False):
+        was_training = self.model.training
+        self.model.eval()  # curvature of the loss itself, without dropout noise
+        with torch.autocast(self.device.type, enabled=False), hvp_forward():
             _, loss = self.model(x.to(self.device), y.to(self.device))
-            trace = hutchinson_trace(loss, params, scfg.probes, self._sharp_gen)
+        trace = hutchinson_trace(loss, params, scfg.probes, self._sharp_gen)
+        self.model.train(was_training)
         self.optimizer.zero_grad(set_to_none=True)
         row: dict[str, Any] = {"sharpness": trace}
         intervention = self.sharpness.update(state.step, trace)
