@@ -102,11 +102,16 @@ class Campaign:
         self.started = time.monotonic()
         self.knowledge = _Knowledge.create(cfg, self.store)
         self._resume_interrupted()
-        history = self._history()
-        self.agent = make_agent(cfg.agent, self.space, self.base_flat, seed=self.seeds[0],
-                                on_call=self._record_agent_call, history=history)
         self.view = CampaignView(self.ccfg.name, self.ccfg.max_trials, interactive=interactive)
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose")
+        # Building the agent imports Ax (seconds) and replays the history into it: done in the
+        # background while the baseline trains, so it costs the campaign no wall-clock time.
+        self._agent = self._pool.submit(make_agent, cfg.agent, self.space, self.base_flat, seed=self.seeds[0],
+                                        on_call=self._record_agent_call, history=self._history())
+
+    @property
+    def agent(self):
+        return self._agent.result()
 
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> CampaignSummary:

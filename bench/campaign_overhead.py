@@ -1,0 +1,72 @@
+"""Campaign overhead: the share of a campaign's wall clock not spent training or evaluating.
+
+    overhead = (campaign wall time − Σ over trials of (training + evaluation seconds)) / wall time
+
+Everything else is overhead: process start-up, Ax and the LLM proposing (unless hidden behind a
+training trial), the gate, the store, early-stopping decisions, the report. The campaign is the
+real one (``python -m autoresearch +campaign=...``), timed from the outside. Goal: ≤ 2 % for
+60-second trials on CPU.
+
+    python bench/campaign_overhead.py                        # quickstart space, 60 s trials, 6 hypotheses
+    python bench/campaign_overhead.py --seconds 20 --trials 3  # a quicker look
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autoresearch.store import KnowledgeStore
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--campaign", default="quickstart")
+    ap.add_argument("--seconds", type=float, default=60.0, help="training budget of each trial")
+    ap.add_argument("--trials", type=int, default=6, help="hypotheses (baselines and validations come on top)")
+    ap.add_argument("--agent", default="hybrid")
+    ap.add_argument("--keep", action="store_true", help="keep the campaign directory")
+    ap.add_argument("extra", nargs="*", help="more Hydra overrides")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="overhead-"))
+    overrides = [
+        f"+campaign={args.campaign}", f"agent={args.agent}", f"trainer.budget.value={args.seconds}",
+        "trainer.budget.kind=seconds", f"campaign.max_trials={args.trials}", f"campaign.root={root}",
+        f"knowledge.db={root / 'knowledge.sqlite'}", "campaign.max_wall_seconds=86400", *args.extra,
+    ]
+    print("python -m autoresearch " + " ".join(overrides), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "autoresearch", *overrides], cwd=root,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:])
+        sys.exit(proc.returncode)
+    store = KnowledgeStore(root / "knowledge.sqlite")
+    campaign = store.campaigns()[-1]
+    trials = store.trials(campaign.id)
+    train = sum(float(t.metrics.get("training_seconds", 0) or 0) for t in trials)
+    evals = sum(float(t.metrics.get("eval_seconds", 0) or 0) for t in trials)
+    inside = sum(float(t.metrics.get("total_seconds", 0) or 0) for t in trials)
+    overhead = wall - train - evals
+    kinds = {}
+    for t in trials:
+        kinds[t.kind] = kinds.get(t.kind, 0) + 1
+    print(f"trials: {len(trials)} ({', '.join(f'{k} {v}' for k, v in kinds.items())}), "
+          f"early-stopped {sum(t.status == 'early_stopped' for t in trials)}")
+    print(f"campaign wall time        {wall:9.1f} s")
+    print(f"Σ training                {train:9.1f} s")
+    print(f"Σ evaluation              {evals:9.1f} s")
+    print(f"Σ trial process, inside   {inside:9.1f} s  (model build, data mmap, bundle, untimed warm-up steps)")
+    print(f"overhead                  {overhead:9.1f} s = {100 * overhead / wall:.2f} % of wall time (goal ≤ 2 %)")
+    print(f"per trial                 {overhead / max(len(trials), 1):9.2f} s")
+    if args.keep:
+        print(f"campaign directory: {root}")
+
+
+if __name__ == "__main__":
+    main()
