@@ -247,7 +247,7 @@ class Campaign:
             self.agent.observe(self._refused_record(hyp))
             self._consecutive_refusals += 1
             return None
-        match = self.knowledge.literature_match(checked)
+        match = self.knowledge.literature_match(checked, self.base_flat)
         if match is not None and match.status == "known_negative" and not self.ccfg.retest_known_results:
             self._record_refusal(Refusal(reason=match.reason(), raw=hyp.to_dict(),
                                          agent=hyp.agent, code="known_negative"), status="flagged")
@@ -639,10 +639,10 @@ class _Knowledge:
         hit = self.memory.find_duplicate(hyp.to_dict(), fingerprint)
         return hit.reason if hit else None
 
-    def literature_match(self, hyp: Hypothesis):
+    def literature_match(self, hyp: Hypothesis, base: dict[str, Any]):
         if self.literature is None:
             return None
-        return self.literature.check(hyp.to_dict())
+        return self.literature.check(hyp.to_dict(), context=base)
 
     def neighbour_lines(self, overrides: dict[str, Any]) -> list[str]:
         if self.memory is None or self.cfg is None or self.cfg.neighbours == 0:

@@ -364,7 +364,7 @@ class KnowledgeConfig:
     embedding_model: str = ""  # litellm: the embedding model string
     neighbours: int = 5  # k nearest past experiments shown to agents
     duplicate_threshold: float = 0.97  # text similarity above which identical overrides count as a repeat
-    literature_threshold: float = 0.5  # match score above which a known result applies
+    literature_threshold: float = 0.6  # match score above which a known result applies
     literature_files: list[str] = field(default_factory=list)  # users' own JSONL files, added to the shipped one
 
     def problems(self, prefix: str = "knowledge") -> list[ConfigProblem]:

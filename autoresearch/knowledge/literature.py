@@ -344,16 +344,25 @@ class Literature:
         idx, scores = cosine_top_k(self.embedder.embed([text])[0], matrix, k)
         return [(self.entries[int(i)], float(s)) for i, s in zip(idx, scores)]
 
-    def matches(self, hypothesis: Any, k: int = 3, *, min_score: float = 0.0) -> list[LiteratureMatch]:
-        """The records a hypothesis bears on, best first, scored as the module docstring says."""
+    def matches(self, hypothesis: Any, k: int = 3, *, min_score: float = 0.0,
+                context: Optional[Mapping[str, Any]] = None) -> list[LiteratureMatch]:
+        """The records a hypothesis bears on, best first, scored as the module docstring says.
+
+        ``context`` is the flattened config the overrides apply to: a record whose settings the
+        resulting config contradicts (a result about runs *without* QK-norm, for a config that keeps
+        it) does not bear on the hypothesis at all.
+        """
         h = as_hypothesis_dict(hypothesis)
         overrides = h["overrides"]
+        effective = {**(context or {}), **overrides}
         entries = self.entries
         if not entries:
             return []
         text_scores = self._vectors() @ self.embedder.embed([describe(h, None)])[0]
         out = []
         for entry, text_score in zip(entries, text_scores):
+            if any(key in effective and not condition_holds(cond, effective[key]) for key, cond in entry.settings.items()):
+                continue
             matched = {k_: overrides[k_] for k_, cond in entry.settings.items() if k_ in overrides and condition_holds(cond, overrides[k_])}
             settings_score = len(matched) / len(entry.settings) if entry.settings else 0.0
             touches = bool(set(overrides) & (set(entry.keys) | set(entry.settings)))
@@ -367,8 +376,8 @@ class Literature:
         out.sort(key=lambda m: (-m.score, m.status != KNOWN_NEGATIVE))
         return out[:k]
 
-    def check(self, hypothesis: Any) -> Optional[LiteratureMatch]:
+    def check(self, hypothesis: Any, context: Optional[Mapping[str, Any]] = None) -> Optional[LiteratureMatch]:
         """The best match at or above ``threshold``, or None. A ``known_negative`` match means the
         campaign flags the hypothesis and skips it unless ``campaign.retest_known_results``."""
-        best = self.matches(hypothesis, k=1, min_score=self.threshold)
+        best = self.matches(hypothesis, k=1, min_score=self.threshold, context=context)
         return best[0] if best else None
