@@ -76,6 +76,7 @@ class LearningCurveModel:
         self._scaling: _Scaling | None = None
         self._fitted_on = 0  # number of curves at the last hyper-parameter fit
         self._signature: tuple | None = None
+        self._calibration: tuple[np.ndarray, np.ndarray] | None = None  # (progress, squared LOCO z) per example
         self.fits = 0  # hyper-parameter fits so far (for the benchmark's cost report)
 
     def update(self, curves: list[Curve]) -> None:
@@ -90,7 +91,7 @@ class LearningCurveModel:
             return
         if not curves:
             raise ValueError("learning-curve model needs at least one finished curve with 2+ evaluations")
-        x_raw, drop = _examples(curves, min_progress=self.min_progress, max_points=self.max_points)
+        x_raw, drop, groups = _examples(curves, min_progress=self.min_progress, max_points=self.max_points)
         refit = self._model is None or len(curves) >= self.refit_growth * self._fitted_on
         if refit:
             self._scaling = _Scaling(
@@ -110,6 +111,7 @@ class LearningCurveModel:
             _fit(self._model)
             self._fitted_on = len(curves)
             self.fits += 1
+        self._calibration = (x_raw[:, 0], _loco_z2(self._model, train_x, train_y, groups))
         self._model.eval()
         self._signature = signature
 
@@ -126,7 +128,24 @@ class LearningCurveModel:
             post = self._model.posterior(x, observation_noise=True)
             mean = float(post.mean.squeeze()) * s.d_std + s.d_mean
             std = math.sqrt(max(float(post.variance.squeeze()), 1e-12)) * s.d_std
-        return partial[-1][1] - mean, std
+        return partial[-1][1] - mean, std * self.calibration(partial[-1][0], partial[-1][0] - partial[-2][0])
+
+    def calibration(self, progress: float, spacing: float) -> float:
+        """Factor (>= 1) on the predictive std at ``progress``, from leave-one-curve-out z-scores.
+
+        Maximum-likelihood hyper-parameters on a few dozen curves make a GP overconfident, and
+        more so early in a curve, where the remaining drop varies most. Each finished curve is
+        held out in turn (in closed form, from the full GP's inverse covariance) and its examples
+        within half an evaluation interval of ``progress`` are scored; the factor is the RMS of
+        their z-scores, never below 1.
+        """
+        if self._calibration is None:
+            return 1.0
+        p, z2 = self._calibration
+        near = np.abs(p - progress) <= max(spacing, 1e-3) / 2 + 1e-9
+        if near.sum() < 3:
+            near = p < 1.0 - 1e-9
+        return max(1.0, math.sqrt(float(np.mean(z2[near])))) if near.any() else 1.0
 
     def _features(self, x_raw: np.ndarray) -> torch.Tensor:
         s = self._scaling
@@ -160,8 +179,10 @@ def _point_features(curve: Curve, i: int) -> np.ndarray:
     return np.array([p1, v1, (v1 - v0) / max(p1 - p0, 1e-6)])
 
 
-def _examples(curves: list[Curve], *, min_progress: float, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training examples ``(p, y(p), slope) -> y(p) - y(1)``, at most ``max_points`` of them.
+def _examples(
+    curves: list[Curve], *, min_progress: float, max_points: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training examples ``(p, y(p), slope) -> y(p) - y(1)``, at most ``max_points``, and each one's curve index.
 
     Decisions happen only at progress >= min_progress, so earlier points (the noisiest, steepest
     part of a curve) are left out, one evaluation interval of slack aside. Past ``max_points``
@@ -169,12 +190,12 @@ def _examples(curves: list[Curve], *, min_progress: float, max_points: int) -> t
     deterministically, always keeping each curve's final point, which pins the drop to 0 at p = 1.
     """
     finals, rest = [], []
-    for c in curves:
+    for k, c in enumerate(curves):
         final = final_value(c)
         spacing = 1.0 / len(c)
-        finals.append((*_point_features(c, len(c) - 1), 0.0))
+        finals.append((*_point_features(c, len(c) - 1), 0.0, k))
         rest += [
-            (*_point_features(c, i), c[i][1] - final)
+            (*_point_features(c, i), c[i][1] - final, k)
             for i in range(1, len(c) - 1)
             if c[i][0] >= min_progress - spacing
         ]
@@ -183,7 +204,31 @@ def _examples(curves: list[Curve], *, min_progress: float, max_points: int) -> t
         keep = np.linspace(0, len(rest) - 1, budget).round().astype(int) if budget else []
         rest = [rest[i] for i in keep]
     rows = np.asarray(finals + rest, dtype=float)
-    return rows[:, :3], rows[:, 3]
+    return rows[:, :3], rows[:, 3], rows[:, 4].astype(int)
+
+
+def _loco_z2(model, train_x: torch.Tensor, train_y: torch.Tensor, groups: np.ndarray) -> np.ndarray:
+    """Squared leave-one-curve-out z-score of every example, in closed form.
+
+    With K the GP's covariance of the observations (noise included) and a = K^-1 (y - m), holding
+    out block B (one curve's examples) leaves residuals [K^-1]_BB^-1 a_B with covariance
+    [K^-1]_BB^-1: no refit per curve, one n x n inverse and a small solve per curve.
+    """
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.train()  # prior mode: model(x) is the GP prior at the training inputs
+        mvn = model.likelihood(model(train_x))
+        k = mvn.covariance_matrix.to_dense() if hasattr(mvn.covariance_matrix, "to_dense") else mvn.covariance_matrix
+        k_inv = torch.linalg.inv(k)
+        alpha = k_inv @ (train_y.squeeze(-1) - mvn.mean)
+    z2 = np.empty(len(groups))
+    for g in np.unique(groups):
+        idx = torch.as_tensor(np.flatnonzero(groups == g))
+        block = k_inv[idx][:, idx]
+        cov = torch.linalg.inv(block)
+        resid = cov @ alpha[idx]
+        z2[idx.numpy()] = (resid**2 / torch.clamp(torch.diagonal(cov), min=1e-12)).numpy()
+    return z2
 
 
 def _gp(train_x: torch.Tensor, train_y: torch.Tensor):
