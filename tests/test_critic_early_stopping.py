@@ -12,6 +12,7 @@ from autoresearch.critic import (
     CurveBank,
     CurveStopper,
     HalvingStopper,
+    LearningCurveModel,
     NoStopper,
     PercentileStopper,
     make_early_stopper,
@@ -76,6 +77,20 @@ def test_curve_stopper_reports_its_prediction(bank):
     assert not d_good.stop and d_good.p_better > 0.5 and d_good.predicted < d_bad.predicted
     # Without an incumbent, the best finished curve plays the part.
     assert stopper.should_stop(1, bad[:5], finished, None).stop
+
+
+def test_learning_curve_model_is_calibrated_on_held_out_curves():
+    curves = synthetic_curves(44, seed=8)
+    model = LearningCurveModel(min_progress=0.25)
+    model.update(curves[:24])
+    for k in (3, 5):  # predicting from progress 0.4 and 0.6
+        z = []
+        for c in curves[24:]:
+            mean, std = model.predict(c[: k + 1])
+            z.append((c[-1][1] - mean) / std)
+        rms = math.sqrt(sum(v * v for v in z) / len(z))
+        assert 0.5 < rms < 1.6, (k, rms)
+    assert model.calibration(0.4, 0.1) >= 1.0
 
 
 @pytest.mark.parametrize("strategy", ["percentile", "curve", "halving"])
