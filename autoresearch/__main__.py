@@ -49,6 +49,9 @@ def main(cfg: DictConfig) -> None:
             _fail(err)
         return
     from autoresearch.experiment import LOG_FILE, run_experiment
+    from autoresearch.train import tune_allocator
+
+    tune_allocator()
 
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:

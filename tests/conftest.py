@@ -8,6 +8,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tiny models on a shared 2-core machine run several times faster on one thread (also in the
+# trial processes the tests start); results are deterministic either way.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0  # the campaign ended without needing this standby
         args.run_dir = line
     run_dir = Path(args.run_dir)
+    from autoresearch.train import tune_allocator
+
+    tune_allocator()
     if not (run_dir / "config.yaml").is_file():
         print(f"error: {run_dir / 'config.yaml'}: no such file", file=sys.stderr)
         return 2
