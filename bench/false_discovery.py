@@ -64,12 +64,10 @@ def simulate(
     totals = {e: 0 for e in EFFECTS}
     for c in range(campaigns):
         if pool is not None:
-            # Real runs: every value is a distinct real run (no shared-seed component).
-            def draw(n: int) -> np.ndarray:
-                return rng.choice(pool, size=n, replace=False)
-
-            baseline = draw(nb)
-            runs = lambda n: draw(n)  # noqa: E731
+            # Real runs: the baseline's runs are set aside, each candidate draws distinct other runs.
+            order = rng.permutation(pool.size)
+            baseline, rest = pool[order[:nb]], pool[order[nb:]]
+            runs = lambda n: rng.choice(rest, size=n, replace=False)  # noqa: E731
         else:
             shared = rng.normal(size=max(nb, k)) * np.sqrt(rho)  # what a seed does to any config
             baseline = shared[:nb] + rng.normal(size=nb) * np.sqrt(1 - rho)
