@@ -17,7 +17,6 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from autoresearch.config import ModelConfig, SharpnessConfig, TrainerConfig
 from autoresearch.critic.sharpness import hutchinson_trace, hvp_forward
