@@ -379,7 +379,7 @@ class Campaign:
         from autoresearch.critic import assess
 
         k = max(self.cfg.critic.validation_seeds, 2)
-        seeds = self.seeds[1 : 1 + k] if len(self.seeds) > k else self.seeds[:k]
+        seeds = self.seeds[1 : 1 + k]  # fresh seeds: the screening seed never enters the test
         incumbent = self._incumbent()
         reference = self._seed_values(incumbent.overrides, incumbent.hypothesis_id,
                                       seeds, "baseline" if incumbent.hypothesis_id is None else "validation")

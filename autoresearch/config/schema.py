@@ -318,7 +318,7 @@ class CriticConfig:
     """What it takes to call something a discovery (``conf/critic/``)."""
 
     noise_seeds: int = 3  # baseline repeats that measure the noise floor
-    validation_seeds: int = 3  # K: re-runs of a candidate, paired with baseline seeds
+    validation_seeds: int = 5  # K: re-runs of a candidate, paired with baseline seeds
     test: str = "welch"  # welch | bootstrap
     alpha: float = 0.05  # per-test level, before Benjamini–Hochberg
     fdr: float = 0.05  # Benjamini–Hochberg q across a campaign's hypotheses
@@ -396,7 +396,7 @@ class CampaignConfig:
     max_trials: int = 20  # hypotheses tried (validation re-runs and ablations not counted)
     max_wall_seconds: float = 8 * 3600.0
     trial_timeout_s: float = 0.0  # 0 = 3 × the seconds budget + 120 s
-    seeds: list[int] = field(default_factory=lambda: [1337, 1338, 1339, 1340, 1341])
+    seeds: list[int] = field(default_factory=lambda: [1337 + i for i in range(8)])
     root: str = "outputs/campaigns"
     fresh: bool = False  # start afresh: discard an existing campaign directory of this name
     retest_known_results: bool = False  # run hypotheses matching known negative results anyway
@@ -439,4 +439,8 @@ class ExperimentConfig:
             p += section.problems()
         if self.campaign is not None:
             p += self.campaign.problems()
+            needed = max(self.critic.validation_seeds, 2, self.critic.noise_seeds - 1) + 1
+            if len(self.campaign.seeds) < needed:
+                p.append(ConfigProblem("campaign.seeds", f"needs at least {needed} seeds: one for screening and "
+                                       f"critic.validation_seeds={self.critic.validation_seeds} fresh ones to validate on"))
         return p
