@@ -294,10 +294,10 @@ class AgentConfig:
 @dataclass(kw_only=True)
 class EarlyStoppingConfig:
     strategy: str = "curve"  # none | percentile | curve | halving
-    min_progress: float = 0.25  # never stop a trial before this fraction of its budget
+    min_progress: float = 0.2  # never stop a trial before this fraction of its budget
     percentile: float = 50.0  # percentile: stop when worse than this percentile of peers
     min_curves: int = 3  # finished curves needed before any stopping
-    delta: float = 0.05  # curve: stop when P(final < incumbent - margin) < delta
+    delta: float = 0.03  # curve: stop when P(final < incumbent - margin) < delta
     margin: float = 0.0
     eta: float = 3.0  # halving: keep 1/eta at each rung
 
