@@ -103,7 +103,7 @@ def test_key_changes_with_inputs_and_params(tmp_path):
     corpus = _write_corpus(tmp_path / "c")
     base = DataConfig(source="text", path=str(corpus), cache_dir=str(tmp_path / "cache"))
     a = prepare_data(base)
-    b = prepare_data(DataConfig(**{**base.__dict__, "split_seed": 1}))
+    b = prepare_data(DataConfig(**{**base.__dict__, "split_seed": base.split_seed + 1}))
     (corpus / "part0" / "doc00.txt").write_text("changed text\n")
     c = prepare_data(base)
     assert len({a.cache_path, b.cache_path, c.cache_path}) == 3
