@@ -64,7 +64,7 @@ class ModelConfig:
     n_head: int = 4
     n_kv_head: int = 0  # 0 means n_head (plain multi-head); smaller values give GQA, 1 gives MQA
     n_embd: int = 128
-    block_size: int = 128  # context length in tokens
+    block_size: int = 64  # context length in tokens
     vocab_size: int = 0  # 0 means "take it from the tokenizer"
     pos_encoding: str = "rope"
     rope_base: float = 10000.0
@@ -181,7 +181,7 @@ class TrainerConfig:
 
     device: str = "auto"  # auto | cpu | cuda | mps
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    batch_size: int = 32  # sequences per micro-batch
+    batch_size: int = 16  # sequences per micro-batch
     tokens_per_step: int = 0  # 0 = one micro-batch; otherwise accumulate micro-batches up to this
     grad_clip: float = 1.0  # 0 disables clipping
     eval_points: int = 8  # evaluations spread evenly over budget progress (curve for the critic)
@@ -215,7 +215,7 @@ class TrainerConfig:
 class OptimConfig:
     """AdamW and its learning-rate schedule, driven by budget progress (``conf/optim/``)."""
 
-    lr: float = 3e-3
+    lr: float = 6e-3
     embedding_lr: float = 0.0  # 0 = same as lr
     weight_decay: float = 0.1
     beta1: float = 0.9
