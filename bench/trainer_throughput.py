@@ -26,7 +26,7 @@ from model_step import SIZES, VOCAB, RefGPT, Runner  # noqa: E402
 
 from autoresearch.config import compose, to_experiment_config  # noqa: E402
 from autoresearch.data import prepare_data  # noqa: E402
-from autoresearch.train import NanoTrainer, peak_flops  # noqa: E402
+from autoresearch.train import NanoTrainer, peak_flops, tune_allocator  # noqa: E402
 
 
 def trainer_for(size: str, batch: int, device: str, steps: int) -> NanoTrainer:
@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sizes", default=",".join(SIZES))
     args = ap.parse_args()
+    tune_allocator()  # as the run entry points do; the reference shares the process, so it gains too
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     peak = peak_flops(device)
