@@ -39,7 +39,7 @@ def main() -> None:
         f"knowledge.db={root / 'knowledge.sqlite'}", "campaign.max_wall_seconds=86400", *args.extra,
     ]
     print("python -m autoresearch " + " ".join(overrides), flush=True)
-    start = time.perf_counter()
+    start, start_epoch = time.perf_counter(), time.time()
     proc = subprocess.run([sys.executable, "-m", "autoresearch", *overrides], cwd=root,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
@@ -53,6 +53,8 @@ def main() -> None:
     evals = sum(float(t.metrics.get("eval_seconds", 0) or 0) for t in trials)
     inside = sum(float(t.metrics.get("total_seconds", 0) or 0) for t in trials)
     overhead = wall - train - evals
+    startup = min(t.started_at for t in trials) - start_epoch  # until the first trial process starts
+    steady = wall - startup
     kinds = {}
     for t in trials:
         kinds[t.kind] = kinds.get(t.kind, 0) + 1
@@ -64,6 +66,8 @@ def main() -> None:
     print(f"Σ trial process, inside   {inside:9.1f} s  (model build, data mmap, bundle, untimed warm-up steps)")
     print(f"overhead                  {overhead:9.1f} s = {100 * overhead / wall:.2f} % of wall time (goal ≤ 2 %)")
     print(f"per trial                 {overhead / max(len(trials), 1):9.2f} s")
+    print(f"start-up (first trial)    {startup:9.1f} s  (interpreter, imports, store, lock)")
+    print(f"steady state              {100 * (steady - train - evals) / steady:9.2f} % of the wall time after start-up")
     if args.keep:
         print(f"campaign directory: {root}")
 

@@ -163,3 +163,33 @@ def test_llm_campaign_refuses_hostile_answers_and_survives_a_dead_endpoint(tmp_p
     for path in (tmp_path / "campaigns").rglob("*"):
         if path.is_file() and path.suffix in (".yaml", ".json", ".jsonl", ".log", ".md", ".tsv", ".lock", ""):
             assert secret not in path.read_text(errors="ignore"), path
+
+
+def test_validated_multi_key_discovery_is_scored_on_test_and_ablated(tmp_path):
+    """A planted two-key improvement over a deliberately poor baseline (lr far too low) goes the
+    whole way: validation on fresh seeds, the hidden test split, leave-one-out ablations and the
+    graph PNG. The critic's thresholds are loosened only so that three tiny seeds can validate."""
+    from autoresearch.campaign import Campaign
+    from autoresearch.search import Hypothesis
+
+    overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=1", "critic.noise_seeds=2",
+                                   "critic.validation_seeds=3", "critic.fdr=0.5", "critic.alpha=0.4",
+                                   "critic.ablations=true", "optim.lr=0.0003", "trainer.budget.value=30")
+    campaign = Campaign(to_experiment_config(compose(overrides)), overrides, interactive=False)
+    campaign._baseline_phase()
+    planted = Hypothesis(overrides={"optim.lr": 0.01, "model.activation": "relu2"}, agent="test",
+                         rationale="planted: a sane learning rate")
+    hyp_id = campaign.store.add_hypothesis(campaign.campaign_id, planted.to_dict(), status="proposed")
+    trial_id, result = campaign._run_trial(hyp_id, planted.overrides, seed=campaign.seeds[0], kind="hypothesis",
+                                           allow_stop=False)
+    campaign._judge(trial_id, hyp_id, planted, result)
+    campaign.launcher.close()
+    [finding] = campaign.store.findings(campaign.campaign_id)
+    assert finding.status == "validated", finding
+    assert finding.test_bpb is not None and finding.test_bpb > 0
+    ablation = finding.details["ablation"]
+    assert set(ablation) == {"optim.lr", "model.activation"}
+    assert ablation["optim.lr"] > ablation["model.activation"]  # the lr did the work
+    assert Path(finding.details["ablation_png"]).stat().st_size > 1000
+    kinds = [t.kind for t in campaign.store.trials(campaign.campaign_id)]
+    assert kinds.count("ablation") == 2 * 3  # two keys × three validation seeds

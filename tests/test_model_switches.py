@@ -17,13 +17,6 @@ COMBOS = list(itertools.product(("rope", "learned", "alibi", "none"), ("rms", "l
                                 ("gelu", "relu2", "swiglu"), ATTENTION, (False, True), (False, True)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is ~20x faster than two on a busy 2-core machine (no spinning)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(**switches) -> ModelConfig:

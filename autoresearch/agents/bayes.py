@@ -20,6 +20,7 @@ import random
 from typing import Any, Optional
 
 from autoresearch.agents.base import COMPLETED, EARLY_STOPPED, AgentContext, TrialRecord, history_seen, overrides_key
+from autoresearch.agents.sampler import sample_valid
 from autoresearch.config.schema import BayesAgentConfig
 from autoresearch.search import (
     Hypothesis,
@@ -208,16 +209,12 @@ class BayesAgent:
 
     # ------------------------------------------------------------------ fallback and text
     def _fallback(self, ctx: AgentContext, refusals: list[Refusal]) -> Proposal:
-        seen = history_seen(ctx)
-        for _ in range(_SAMPLE_TRIES):
-            overrides = self.space.sample(self._rng, self.base)
-            result = validate_hypothesis(
-                {"overrides": overrides, "expected_effect": "exploration",
-                 "rationale": "A random valid point: Ax's suggestions were refused or it could not suggest one."},
-                space=self.space, base=self.base, agent=self.name, seen=seen,
-            )
-            if isinstance(result, Refusal):
-                continue
+        result = sample_valid(
+            self.space, self.base, self._rng, agent=self.name, seen=history_seen(ctx), tries=_SAMPLE_TRIES,
+            rationale="A random valid point: Ax's suggestions were refused or it could not suggest one.",
+            expected_effect="exploration",
+        )
+        if isinstance(result, Hypothesis):
             index = self._attach(result.overrides, "a random fallback point")
             if index is not None:
                 self._pending.setdefault(overrides_key(result.overrides), []).append(index)

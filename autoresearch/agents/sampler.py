@@ -14,6 +14,20 @@ from autoresearch.search import Hypothesis, Proposal, Refusal, validate_hypothes
 _TRIES = 50
 
 
+def sample_valid(space, base: dict, rng: random.Random, *, agent: str, seen, rationale: str,
+                 expected_effect: str, tries: int = _TRIES) -> Hypothesis | Refusal:
+    """A random point of ``space`` that passes the gate and was not run before, or the last refusal."""
+    result: Hypothesis | Refusal = Refusal(reason="no valid point was sampled", agent=agent, code="invalid")
+    for _ in range(tries):
+        result = validate_hypothesis(
+            {"overrides": space.sample(rng, base), "rationale": rationale, "expected_effect": expected_effect},
+            space=space, base=base, agent=agent, seen=seen,
+        )
+        if isinstance(result, Hypothesis):
+            return result
+    return result
+
+
 class RandomAgent:
     """``space.sample`` until a point passes ``validate_hypothesis`` and was not run before."""
 
@@ -25,16 +39,11 @@ class RandomAgent:
         """Random search learns nothing."""
 
     def propose(self, ctx: AgentContext) -> Proposal:
-        seen = history_seen(ctx)
-        last: list[Refusal] = []
-        for _ in range(_TRIES):
-            overrides = ctx.space.sample(self._rng, ctx.base)
-            result = validate_hypothesis(
-                {"overrides": overrides, "rationale": "A uniformly random point of the search space (random-search baseline).",
-                 "expected_effect": "unknown: random search is the reference other agents must beat"},
-                space=ctx.space, base=ctx.base, agent=self.name, seen=seen,
-            )
-            if isinstance(result, Hypothesis):
-                return Proposal(hypothesis=result)
-            last = [result]
-        return Proposal(hypothesis=None, refusals=last)
+        result = sample_valid(
+            ctx.space, ctx.base, self._rng, agent=self.name, seen=history_seen(ctx),
+            rationale="A uniformly random point of the search space (random-search baseline).",
+            expected_effect="unknown: random search is the reference other agents must beat",
+        )
+        if isinstance(result, Hypothesis):
+            return Proposal(hypothesis=result)
+        return Proposal(hypothesis=None, refusals=[result])

@@ -309,7 +309,9 @@ class Campaign:
             if wait_for is not None:
                 futures.wait([wait_for])  # the agent's state must not change under a running propose()
             self.agent.observe(self._record_of(self.store.trial(trial_id)))
-            self.knowledge.remember(self.store.trial(trial_id), hypothesis, self._baseline_values())
+            # Embedding (and, the first time, loading the embedding model) happens off the critical
+            # path, on the proposal thread, while the next trial trains.
+            self._pool.submit(self.knowledge.remember, self.store.trial(trial_id), hypothesis, self._baseline_values())
         return trial_id, result
 
     def _watch(self, running: RunningTrial, *, allow_stop: bool) -> RunResult:
