@@ -174,10 +174,11 @@ def test_validated_multi_key_discovery_is_scored_on_test_and_ablated(tmp_path):
 
     overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=1", "critic.noise_seeds=2",
                                    "critic.validation_seeds=3", "critic.fdr=0.5", "critic.alpha=0.4",
-                                   "critic.ablations=true", "optim.lr=0.0003", "trainer.budget.value=30")
+                                   "critic.ablations=true", "optim.lr=0.0003", "trainer.budget.value=30",
+                                   "campaign.seeds=[1,2,3,4]")
     campaign = Campaign(to_experiment_config(compose(overrides)), overrides, interactive=False)
     campaign._baseline_phase()
-    planted = Hypothesis(overrides={"optim.lr": 0.01, "model.activation": "relu2"}, agent="test",
+    planted = Hypothesis(overrides={"optim.lr": 0.01, "model.activation": "gelu"}, agent="test",
                          rationale="planted: a sane learning rate")
     hyp_id = campaign.store.add_hypothesis(campaign.campaign_id, planted.to_dict(), status="proposed")
     trial_id, result = campaign._run_trial(hyp_id, planted.overrides, seed=campaign.seeds[0], kind="hypothesis",
