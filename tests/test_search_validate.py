@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autoresearch.config import ConfigError, ExperimentConfig, compose, flatten, to_dict, to_experiment_config
+from autoresearch.config import ConfigError, ExperimentConfig, OptimConfig, compose, flatten, to_dict, to_experiment_config
 from autoresearch.search import Hypothesis, Refusal, SearchSpace, config_fingerprint, validate_hypothesis
 
 SECRET = "sk-test-DO-NOT-LEAK-5f3a9c"
@@ -33,7 +33,7 @@ def _pinned_space(tmp_path: Path) -> SearchSpace:
     path = tmp_path / "pinned.yaml"
     path.write_text(
         "name: pinned\nparameters:\n"
-        "  model.block_size: {type: fixed, value: 64}\n"
+        "  model.block_size: {type: fixed, value: 32}\n"
         "  model.n_kv_head: {type: choice, values: [1, 2, 3, 4]}\n"
         "  model.n_head: {type: choice, values: [2, 3, 4]}\n"
         "constraints:\n  - \"model.n_embd % model.n_head == 0\"\n"
@@ -86,7 +86,7 @@ HOSTILE = [
     ("inactive child", "rope_ablation", prop({"model.pos_encoding": "alibi", "model.rope_base": 50000.0}), "inactive"),
     ("inactive child of the base", "lr_schedule", prop({"optim.schedule": "cosine", "optim.cooldown": 0.3}), "inactive"),
     ("constraint violation", "arch_basics", prop({"model.n_head": 2, "model.n_kv_head": 4}), "constraint"),
-    ("no-op", "rope_ablation", prop({"optim.lr": 0.003, "model.pos_encoding": "rope"}), "duplicate"),
+    ("no-op", "rope_ablation", prop({"optim.lr": OptimConfig().lr, "model.pos_encoding": "rope"}), "duplicate"),
     ("no overrides", "rope_ablation", prop({}), "duplicate"),
     ("invalid JSON", "rope_ablation", '{"overrides": {"optim.lr": 0.01', "schema"),
     ("not an object", "rope_ablation", '[{"overrides": {}}]', "schema"),
@@ -217,12 +217,12 @@ def test_fixed_values_are_pinned_and_the_fingerprint_matches_the_hypothesis(tmp_
         prop({"model.n_kv_head": 2}), space=space, base=base, agent="x", seen=lambda fp: asked.append(fp)
     )
     assert isinstance(result, Hypothesis)
-    assert result.overrides == {"model.n_kv_head": 2, "model.block_size": 64}
+    assert result.overrides == {"model.n_kv_head": 2, "model.block_size": 32}
     assert asked == [config_fingerprint({**base, **result.overrides})]
-    assert "model.block_size=64" in result.override_strings()
+    assert "model.block_size=32" in result.override_strings()
     changed = validate_hypothesis(prop({"model.block_size": 128}), space=space, base=base, agent="x")
-    assert isinstance(changed, Refusal) and changed.code == "range" and "fixed at 64" in changed.reason
-    same = validate_hypothesis(prop({"model.block_size": 64, "model.n_kv_head": 1}), space=space, base=base, agent="x")
+    assert isinstance(changed, Refusal) and changed.code == "range" and "fixed at 32" in changed.reason
+    same = validate_hypothesis(prop({"model.block_size": 32, "model.n_kv_head": 1}), space=space, base=base, agent="x")
     assert isinstance(same, Hypothesis)
 
 
