@@ -13,10 +13,8 @@ so a busy machine slows them alike; the median round is reported.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch

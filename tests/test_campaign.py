@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from llm_server import Reply, llm_server  # noqa: F401  (fixture used by name)
 
 from autoresearch.campaign import run_campaign
