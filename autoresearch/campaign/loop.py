@@ -102,6 +102,7 @@ class Campaign:
         self.started = time.monotonic()
         self.knowledge = _Knowledge.create(cfg, self.store)
         self._resume_interrupted()
+        self._consecutive_refusals = 0
         self.view = CampaignView(self.ccfg.name, self.ccfg.max_trials, interactive=interactive)
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose")
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
@@ -204,8 +205,6 @@ class Campaign:
             self._judge(trial_id, hyp_id, hyp, result)
 
     # ------------------------------------------------------------------ proposing and gating
-    _consecutive_refusals = 0
-
     def _propose(self):
         from autoresearch.agents import AgentContext
 
@@ -237,29 +236,27 @@ class Campaign:
         checked = validate_hypothesis(hyp.to_dict(), space=self.space, base=self.base_flat, agent=hyp.agent,
                                       seen=self._seen, compose=self._compose_check)
         if isinstance(checked, Refusal):
-            self._record_refusal(checked, raw=hyp.to_dict())
-            self.agent.observe(self._refused_record(hyp))
-            self._consecutive_refusals += 1
-            return None
+            return self._refuse(hyp, checked)
         duplicate = self.knowledge.duplicate_of(checked, self._fingerprint(checked.overrides))
         if duplicate:
-            self._record_refusal(Refusal(reason=f"repeats {duplicate}", raw=hyp.to_dict(), agent=hyp.agent, code="duplicate"))
-            self.agent.observe(self._refused_record(hyp))
-            self._consecutive_refusals += 1
-            return None
+            return self._refuse(hyp, Refusal(reason=f"repeats {duplicate}", agent=hyp.agent, code="duplicate"))
         match = self.knowledge.literature_match(checked, self.base_flat)
         if match is not None and match.status == "known_negative" and not self.ccfg.retest_known_results:
-            self._record_refusal(Refusal(reason=match.reason(), raw=hyp.to_dict(),
-                                         agent=hyp.agent, code="known_negative"), status="flagged")
-            self.agent.observe(self._refused_record(hyp))
-            self._consecutive_refusals += 1
-            return None
+            return self._refuse(hyp, Refusal(reason=match.reason(), agent=hyp.agent, code="known_negative"),
+                                status="flagged")
         self._consecutive_refusals = 0
         note = {"literature": match.citation, "literature_status": match.status} if match is not None else {}
         hyp_id = self.store.add_hypothesis(self.campaign_id, {**checked.to_dict(), **note}, status="proposed",
                                            fingerprint=self._fingerprint(checked.overrides))
         log.info("hypothesis h%d (%s): %s — %s", hyp_id, checked.agent, _fmt(checked.overrides), checked.rationale[:120])
         return hyp_id, checked
+
+    def _refuse(self, hyp: Hypothesis, refusal: Refusal, status: str = "refused") -> None:
+        """Record why ``hyp`` will not run, and tell its agent, so Ax abandons the point it suggested."""
+        self._record_refusal(refusal, raw=hyp.to_dict(), status=status)
+        self.agent.observe(self._refused_record(hyp))
+        self._consecutive_refusals += 1
+        return None
 
     def _seen(self, fingerprint: str) -> Optional[str]:
         for trial in self.store.find_by_fingerprint(fingerprint):
