@@ -103,12 +103,15 @@ class Campaign:
         self.knowledge = _Knowledge.create(cfg, self.store)
         self._resume_interrupted()
         self._consecutive_refusals = 0
+        self._first_proposal: Optional[futures.Future] = None
         self.view = CampaignView(self.ccfg.name, self.ccfg.max_trials, interactive=interactive)
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose")
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
         # background while the baseline trains, so it costs the campaign no wall-clock time.
         self._agent = self._pool.submit(make_agent, cfg.agent, self.space, self.base_flat, seed=self.seeds[0],
                                         on_call=self._record_agent_call, history=self._history())
+
+        self._pool.submit(self.knowledge.warm_up)  # load the embedding model while the baseline trains
 
     @property
     def agent(self):
@@ -164,11 +167,13 @@ class Campaign:
         """The baseline, repeated over seeds: the first incumbent and the noise floor."""
         n = max(1, self.cfg.critic.noise_seeds)
         done = {t.seed for t in self.store.trials(self.campaign_id, kind="baseline") if t.status == COMPLETED}
-        for seed in self.seeds[:n]:
-            if seed in done:
-                continue
+        todo = [seed for seed in self.seeds[:n] if seed not in done]
+        for i, seed in enumerate(todo):
             if self._out_of_time():
                 return
+            if i == len(todo) - 1 and self._first_proposal is None and i > 0:
+                # the incumbent is known: the first hypothesis is proposed while the last repeat trains
+                self._first_proposal = self._pool.submit(self._propose)
             trial_id, _ = self._run_trial(None, {}, seed=seed, kind="baseline", allow_stop=False)
             if seed == self.seeds[0]:
                 self.store.set_trial_decision(trial_id, "keep", "the baseline: first incumbent")
@@ -176,7 +181,7 @@ class Campaign:
         log.info("baseline val_bpb %s; noise floor σ=%s", [round(v, 4) for v in values], self._noise())
 
     def _search_phase(self) -> None:
-        pending: Optional[futures.Future] = None
+        pending: Optional[futures.Future] = self._first_proposal
         while True:
             if self._hypotheses_run() >= self.ccfg.max_trials:
                 log.info("reached campaign.max_trials=%d", self.ccfg.max_trials)
@@ -631,6 +636,15 @@ class _Knowledge:
             log.warning("semantic memory unavailable (%s: %s); duplicates are still caught by fingerprint",
                         type(err).__name__, err)
             return cls()
+
+    def warm_up(self) -> None:
+        """Load the embedding model and embed what the store holds, off the critical path."""
+        if self.memory is not None:
+            try:
+                self.memory.embedder.embed(["warm-up"])  # loads the model once
+                self.memory.sync()
+            except Exception as err:  # noqa: BLE001 - memory is an aid, not a precondition
+                log.warning("semantic memory could not warm up: %s", err)
 
     def duplicate_of(self, hyp: Hypothesis, fingerprint: str) -> Optional[str]:
         if self.memory is None:
