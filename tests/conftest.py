@@ -33,3 +33,13 @@ def _isolated_cache(monkeypatch, data_cache):
 @pytest.fixture
 def tiny_overrides() -> list[str]:
     return list(TINY)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty KnowledgeStore in the test's temporary directory."""
+    from autoresearch.store import KnowledgeStore
+
+    s = KnowledgeStore(tmp_path / "knowledge.sqlite")
+    yield s
+    s.close()

@@ -27,15 +27,8 @@ from autoresearch.knowledge import (
     make_embedder,
 )
 from autoresearch.search.hypothesis import Hypothesis, config_fingerprint
-from autoresearch.store import KnowledgeStore
 from autoresearch.store.cli import main as store_cli
 
-
-@pytest.fixture
-def store(tmp_path):
-    s = KnowledgeStore(tmp_path / "knowledge.sqlite")
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")

@@ -29,12 +29,6 @@ from autoresearch.store import (
 )
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = KnowledgeStore(tmp_path / "knowledge.sqlite")
-    yield s
-    s.close()
-
 
 def _trial(store, cid, hid=None, *, kind="hypothesis", fp="fp", seed=1337, overrides=None, run_dir="runs/t"):
     return store.add_trial(

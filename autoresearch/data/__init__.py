@@ -6,8 +6,11 @@ every later call reuses them. ``BatchSampler`` draws reproducible training windo
 The held-out test split is reachable only through ``PreparedData.test_split()``.
 """
 
+from autoresearch.data.cache import file_sha256
 from autoresearch.data.prepare import PreparedData, prepare_data
 from autoresearch.data.sampler import BatchSampler
 from autoresearch.data.tokenizer import BpeTokenizer, ByteTokenizer, Tokenizer
 
-__all__ = ["BatchSampler", "BpeTokenizer", "ByteTokenizer", "PreparedData", "Tokenizer", "prepare_data"]
+__all__ = [
+    "BatchSampler", "BpeTokenizer", "ByteTokenizer", "PreparedData", "Tokenizer", "file_sha256", "prepare_data",
+]

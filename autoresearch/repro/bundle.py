@@ -33,6 +33,7 @@ from typing import Any, Optional
 
 import yaml
 
+from autoresearch.data import file_sha256
 from autoresearch.repro.dockerfile import DOCKER_REQUIREMENTS, DOCKERIGNORE, docker_requirements, render_dockerfile
 from autoresearch.repro.environment import environment_info, pip_freeze
 from autoresearch.repro.git import git_info
@@ -52,14 +53,6 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 class BundleError(ValueError):
     """A bundle that is missing, incomplete or altered; the message names the file."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def derive_seeds(seed: int, *, split_seed: Optional[int] = None) -> dict[str, Any]:
@@ -133,7 +126,7 @@ def write_bundle(
     freeze, how = pip_freeze()
     lock = scrub_text(freeze, secrets)
     (bundle / LOCK_FILE).write_text(lock, encoding="utf-8")
-    lock_sha = sha256_file(bundle / LOCK_FILE)
+    lock_sha = file_sha256(bundle / LOCK_FILE)
     (bundle / LOCK_SHA_FILE).write_text(f"{lock_sha}  {LOCK_FILE}\n")
 
     env = scrub(environment_info(), secrets)
@@ -170,7 +163,7 @@ def write_bundle(
 
 
 def _index(bundle: Path, summary: dict) -> None:
-    files = {p.name: sha256_file(p) for p in sorted(bundle.iterdir()) if p.is_file() and p.name != BUNDLE_INDEX}
+    files = {p.name: file_sha256(p) for p in sorted(bundle.iterdir()) if p.is_file() and p.name != BUNDLE_INDEX}
     _write_json(bundle / BUNDLE_INDEX, {**summary, "files": files})
 
 
@@ -218,12 +211,12 @@ def check_bundle(path: Path) -> list[str]:
         file = bundle / name
         if not file.is_file():
             problems.append(f"{file}: missing")
-        elif sha256_file(file) != digest:
+        elif file_sha256(file) != digest:
             problems.append(f"{file}: changed since the bundle was written (sha256 differs from {BUNDLE_INDEX})")
     lock_sha_file = bundle / LOCK_SHA_FILE
     if lock_sha_file.is_file() and (bundle / LOCK_FILE).is_file():
         recorded = lock_sha_file.read_text().split()[0]
-        if recorded != sha256_file(bundle / LOCK_FILE):
+        if recorded != file_sha256(bundle / LOCK_FILE):
             problems.append(f"{bundle / LOCK_FILE}: does not match {LOCK_SHA_FILE}")
     return problems
 
