@@ -313,7 +313,7 @@ class Campaign:
             self.agent.observe(self._record_of(self.store.trial(trial_id)))
             # Embedding (and, the first time, loading the embedding model) happens off the critical
             # path, on the proposal thread, while the next trial trains.
-            self._pool.submit(self.knowledge.remember, self.store.trial(trial_id), hypothesis, self._baseline_values())
+            self._pool.submit(self.knowledge.remember, self.store.trial(trial_id))
         return trial_id, result
 
     def _watch(self, running: RunningTrial, *, allow_stop: bool) -> RunResult:
@@ -670,7 +670,7 @@ class _Knowledge:
         return [f"{e.citation}: {e.claimed_effect}" for e in self.literature.entries
                 if keys & set(e.keys)][:12]
 
-    def remember(self, trial, hyp: Hypothesis, baseline: list[float]) -> None:
+    def remember(self, trial) -> None:
         if self.memory is None:
             return
         try:
