@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import math
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 # Config sections that make an experiment what it is; the rest (agent, critic, logger, ...) do not.
 SUBSTANCE = ("model", "data", "trainer", "optim")
 NOT_SUBSTANCE = ("data.cache_dir", "trainer.device", "trainer.threads", "trainer.log_every", "trainer.save_checkpoint")
+MAX_CONSECUTIVE_REFUSALS = 10  # a search that only produces refusals ends instead of spinning
 INTERRUPTED = "interrupted: the campaign stopped while this trial ran; it is run again on resume"
 
 
@@ -84,6 +86,14 @@ class Campaign:
         self.ccfg = cfg.campaign
         self.cli_overrides = [o for o in cli_overrides if not o.split("=", 1)[0].lstrip("+~").startswith("campaign.fresh")]
         self.dir = Path(self.ccfg.root) / self.ccfg.name
+        self._composed: dict[tuple[tuple[str, ...], int], ExperimentConfig] = {}
+        self._composed_lock = threading.Lock()
+        from autoresearch.repro import LOCK_FILE_ENV, pip_freeze
+
+        lock = self.dir / "requirements.lock"  # taken once below; every trial's bundle reuses it
+        # The first trial's process starts importing now, in parallel with the set-up below.
+        self.launcher = TrialLauncher(env={LOCK_FILE_ENV: str(lock.resolve())})
+        self.launcher.prewarm()
         self.store = KnowledgeStore(Path(cfg.knowledge.db))
         if self.ccfg.fresh:
             self._archive_previous()
@@ -93,17 +103,14 @@ class Campaign:
         self.base_flat = substance(flatten(to_dict(self.base_cfg)))
         self.campaign_id = self.store.upsert_campaign(self.ccfg.name, to_dict(cfg), str(self.space.path), str(self.dir))
         self.seeds = list(self.ccfg.seeds)
-        from autoresearch.repro import LOCK_FILE_ENV, pip_freeze
-
-        lock = self.dir / "requirements.lock"  # taken once here; every trial's bundle reuses it
         lock.write_text(pip_freeze(refresh=True)[0])
-        self.launcher = TrialLauncher(env={LOCK_FILE_ENV: str(lock.resolve())})
         self.stopper = make_early_stopper(cfg.critic.early_stopping)
         self.started = time.monotonic()
         self.knowledge = _Knowledge.create(cfg, self.store)
         self._resume_interrupted()
+        self._requeue = self._owed_hypotheses()
         self._consecutive_refusals = 0
-        self._first_proposal: Optional[futures.Future] = None
+        self._pending: Optional[futures.Future] = None  # the next gated hypothesis, being prepared
         self.view = CampaignView(self.ccfg.name, self.ccfg.max_trials, interactive=interactive)
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose")
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
@@ -132,6 +139,9 @@ class Campaign:
                 self._baseline_phase()
                 self._pending_validations()
                 self._search_phase()
+            if self._pending is not None:
+                self._pending.cancel()  # a proposal nobody will run (the wall clock ran out)
+            self._pool.shutdown(wait=True)  # the last outcomes reach the agent and the memory
         finally:
             self.launcher.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -171,9 +181,9 @@ class Campaign:
         for i, seed in enumerate(todo):
             if self._out_of_time():
                 return
-            if i == len(todo) - 1 and self._first_proposal is None and i > 0:
+            if i == len(todo) - 1 and self._pending is None and i > 0:
                 # the incumbent is known: the first hypothesis is proposed while the last repeat trains
-                self._first_proposal = self._pool.submit(self._propose)
+                self._pending = self._pool.submit(self._next_hypothesis)
             trial_id, _ = self._run_trial(None, {}, seed=seed, kind="baseline", allow_stop=False)
             if seed == self.seeds[0]:
                 self.store.set_trial_decision(trial_id, "keep", "the baseline: first incumbent")
@@ -181,7 +191,6 @@ class Campaign:
         log.info("baseline val_bpb %s; noise floor σ=%s", [round(v, 4) for v in values], self._noise())
 
     def _search_phase(self) -> None:
-        pending: Optional[futures.Future] = self._first_proposal
         while True:
             if self._hypotheses_run() >= self.ccfg.max_trials:
                 log.info("reached campaign.max_trials=%d", self.ccfg.max_trials)
@@ -192,24 +201,35 @@ class Campaign:
             if requeued is not None:
                 hyp_id, hyp = requeued
             else:
-                proposal = (pending.result() if pending is not None else self._propose())
-                pending = None
-                gated = self._gate(proposal)
+                pending, self._pending = self._pending or self._pool.submit(self._next_hypothesis), None
+                gated = pending.result()
                 if gated is None:
-                    if self._consecutive_refusals >= 10:
-                        log.warning("10 proposals in a row were refused; ending the search")
-                        break
-                    continue
+                    if self._consecutive_refusals >= MAX_CONSECUTIVE_REFUSALS:
+                        log.warning("%d proposals in a row were refused; ending the search", MAX_CONSECUTIVE_REFUSALS)
+                    break
                 hyp_id, hyp = gated
-            # Propose the next hypothesis while this one trains: Ax's fit and the LLM's latency hide
-            # behind training time instead of adding to the campaign's wall clock.
-            will_continue = self._hypotheses_run() + 1 < self.ccfg.max_trials
-            pending = self._pool.submit(self._propose) if will_continue else None
+            # The next hypothesis is proposed and gated while this one trains: Ax's fit, the LLM's
+            # latency and the gate (Hydra compose, embeddings) hide behind training time.
+            if self._hypotheses_run() + 1 < self.ccfg.max_trials:
+                self._pending = self._pool.submit(self._next_hypothesis)
             trial_id, result = self._run_trial(hyp_id, hyp.overrides, seed=self.seeds[0], kind="hypothesis",
-                                               allow_stop=True, hypothesis=hyp, wait_for=pending)
+                                               allow_stop=True, hypothesis=hyp)
             self._judge(trial_id, hyp_id, hyp, result)
 
     # ------------------------------------------------------------------ proposing and gating
+    # Proposing and gating run on the single proposal thread, one task after another, and so does
+    # every call into the agent (observe included): the agent's state never changes under a
+    # running propose(), and the main thread never waits on Ax or an LLM between two trials.
+    def _next_hypothesis(self) -> Optional[tuple[int, Hypothesis]]:
+        """Propose and gate until a hypothesis passes; None once the campaign should stop searching."""
+        while not self._out_of_time():
+            gated = self._gate(self._propose())
+            if gated is not None:
+                return gated
+            if self._consecutive_refusals >= MAX_CONSECUTIVE_REFUSALS:
+                return None
+        return None
+
     def _propose(self):
         from autoresearch.agents import AgentContext
 
@@ -275,8 +295,17 @@ class Campaign:
 
     # ------------------------------------------------------------------ running
     def _compose(self, override_strings: list[str], *, seed: int) -> ExperimentConfig:
-        cfg = to_experiment_config(compose([*self.cli_overrides, *override_strings, f"seed={seed}"]))
-        return dataclasses.replace(cfg, campaign=None)
+        """Hydra composition of one trial's config, memoised: the gate composes a hypothesis on
+        the proposal thread and its screening run reuses that, instead of composing again
+        between two trials (~0.1 s)."""
+        key = (tuple(override_strings), seed)
+        with self._composed_lock:
+            if key not in self._composed:
+                cfg = to_experiment_config(compose([*self.cli_overrides, *override_strings, f"seed={seed}"]))
+                if len(self._composed) >= 64:
+                    self._composed.pop(next(iter(self._composed)))
+                self._composed[key] = dataclasses.replace(cfg, campaign=None)
+            return self._composed[key]
 
     def _fingerprint(self, overrides: dict[str, Any]) -> str:
         return config_fingerprint({**self.base_flat, **overrides})
@@ -288,8 +317,7 @@ class Campaign:
         return 3 * budget.value + 120 if budget.kind == "seconds" else 1800.0
 
     def _run_trial(self, hyp_id: Optional[int], overrides: dict[str, Any], *, seed: int, kind: str,
-                   allow_stop: bool, hypothesis: Optional[Hypothesis] = None,
-                   wait_for: Optional[futures.Future] = None) -> tuple[int, RunResult]:
+                   allow_stop: bool, hypothesis: Optional[Hypothesis] = None) -> tuple[int, RunResult]:
         strings = Hypothesis(overrides=overrides).override_strings()
         cfg = self._compose(strings, seed=seed)
         trial_id = self.store.add_trial(self.campaign_id, hyp_id, kind=kind, seed=seed, overrides=overrides,
@@ -308,19 +336,21 @@ class Campaign:
         self.view.end_trial(label, result)
         log.info("%s → %s val_bpb %.4f (%.0f s)", label, result.status, result.val_bpb, result.training_seconds)
         if kind == "hypothesis" and hypothesis is not None:
-            if wait_for is not None:
-                futures.wait([wait_for])  # the agent's state must not change under a running propose()
-            self.agent.observe(self._record_of(self.store.trial(trial_id)))
-            # Embedding (and, the first time, loading the embedding model) happens off the critical
-            # path, on the proposal thread, while the next trial trains.
-            self._pool.submit(self.knowledge.remember, self.store.trial(trial_id))
+            # The agent learns the outcome and the memory embeds it on the proposal thread, after
+            # the proposal in flight: off the critical path, while the next trial trains.
+            self._pool.submit(self._learn, self.store.trial(trial_id))
         return trial_id, result
+
+    def _learn(self, trial) -> None:
+        self.agent.observe(self._record_of(trial))
+        self.knowledge.remember(trial)
 
     def _watch(self, running: RunningTrial, *, allow_stop: bool) -> RunResult:
         partial: list[tuple[float, float]] = []
-        while not running.done:
-            time.sleep(0.25)
+        while not running.wait(0.25):
             rows = running.poll()
+            if any(r.get("seconds", 0) > 0 for r in rows):
+                self.launcher.prewarm()  # timed training is under way: the next process may import now
             if rows:
                 self.store.add_curve_points(running.trial_id, rows)
                 self.view.progress(rows[-1])
@@ -336,6 +366,7 @@ class Campaign:
         rows = running.poll()
         if rows:
             self.store.add_curve_points(running.trial_id, rows)
+        self.launcher.prewarm()  # a trial that ended before its timed training began
         return running.finish()
 
     # ------------------------------------------------------------------ judging
@@ -543,16 +574,26 @@ class Campaign:
                            progress=1.0, agent="incumbent", rationale="current best validated configuration", kept=True)
 
     def _requeued_hypothesis(self) -> Optional[tuple[int, Hypothesis]]:
-        """A hypothesis whose trial was interrupted by a kill and has not been run again since."""
+        """The next hypothesis a killed campaign owed: gated but never run, or its trial interrupted."""
+        while self._requeue:
+            hyp_id = self._requeue.pop(0)
+            trials = [t for t in self.store.trials(self.campaign_id, kind="hypothesis") if t.hypothesis_id == hyp_id]
+            if any(not (t.error or "").startswith("interrupted") for t in trials):
+                continue  # it has run since
+            row = self.store.hypothesis(hyp_id)
+            return hyp_id, Hypothesis(overrides=row.overrides, rationale=row.rationale,
+                                      expected_effect=row.expected_effect, agent=row.agent, parent=row.parent)
+        return None
+
+    def _owed_hypotheses(self) -> list[int]:
+        """At start-up: hypotheses that passed the gate in an earlier run but have no finished trial.
+
+        Read once, before this run gates anything, so a hypothesis prepared in the background
+        for the next trial is never mistaken for one owed from a killed run.
+        """
         trials = self.store.trials(self.campaign_id, kind="hypothesis")
         finished = {t.hypothesis_id for t in trials if not (t.error or "").startswith("interrupted")}
-        for t in trials:
-            if (t.error or "").startswith("interrupted") and t.hypothesis_id not in finished:
-                row = self.store.hypothesis(t.hypothesis_id)
-                return t.hypothesis_id, Hypothesis(overrides=row.overrides, rationale=row.rationale,
-                                                   expected_effect=row.expected_effect, agent=row.agent,
-                                                   parent=row.parent)
-        return None
+        return [h.id for h in self.store.hypotheses(self.campaign_id, status="proposed") if h.id not in finished]
 
     def _resume_interrupted(self) -> None:
         """Trials left 'running' by a killed campaign: record them if they finished, else mark them."""

@@ -106,6 +106,14 @@ class RunningTrial:
     def done(self) -> bool:
         return self.proc.poll() is not None
 
+    def wait(self, seconds: float) -> bool:
+        """Block up to ``seconds``, returning as soon as the process ends (True if it has)."""
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def check_timeout(self) -> bool:
         if not self.done and time.monotonic() - self.started > self.timeout_s:
             log.warning("trial %d exceeded its %.0f s timeout; killing it", self.trial_id, self.timeout_s)
@@ -185,9 +193,10 @@ class TrialLauncher:
 
         thread = threading.Thread(target=drain, daemon=True)
         thread.start()
-        trial = RunningTrial(trial_id=trial_id, run_dir=run_dir, proc=proc, timeout_s=timeout_s, _stderr_thread=thread)
-        self.prewarm()
-        return trial
+        # The next standby is not started here: its imports would compete with this trial's
+        # set-up and untimed warm-up steps for the cores. The campaign calls prewarm() once the
+        # trial's timed training is under way.
+        return RunningTrial(trial_id=trial_id, run_dir=run_dir, proc=proc, timeout_s=timeout_s, _stderr_thread=thread)
 
     def close(self) -> None:
         if self._standby is not None and self._standby.alive():

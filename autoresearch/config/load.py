@@ -8,6 +8,7 @@ user fixes all of them in one edit.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -91,6 +92,11 @@ def load_config(path: Path) -> ExperimentConfig:
     return to_experiment_config(OmegaConf.load(path), file=str(path))
 
 
+# Hydra keeps its initialised state in a process-wide singleton; a campaign composes from its
+# main thread and its proposal thread, so composition is serialised.
+_HYDRA_GLOBAL_STATE = threading.Lock()
+
+
 def compose(overrides: Iterable[str] = (), config_name: str = "config") -> DictConfig:
     """Compose ``conf/config.yaml`` with Hydra's own override grammar, outside a Hydra app.
 
@@ -100,10 +106,11 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config") -> DictC
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
+    with _HYDRA_GLOBAL_STATE:
+        if GlobalHydra.instance().is_initialized():
+            GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

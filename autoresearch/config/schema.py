@@ -187,7 +187,7 @@ class TrainerConfig:
     eval_points: int = 8  # evaluations spread evenly over budget progress (curve for the critic)
     eval_bytes: int = 32768  # validation bytes scored at each intermediate evaluation
     final_eval_bytes: int = 131072  # validation bytes scored for the final val_bpb
-    warmup_steps: int = 3  # untimed steps before the seconds budget starts (caches, allocator, compile)
+    warmup_steps: int = 1  # untimed steps before the seconds budget starts (caches, allocator, compile)
     log_every: int = 10
     compile: bool = False
     activation_checkpointing: bool = False

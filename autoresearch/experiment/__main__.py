@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"test_bpb: {evaluate_test(run_dir):.6f}")
             return 0
         cfg = load_config(run_dir / "config.yaml")
-        result = run_experiment(cfg, run_dir, overrides=read_overrides(run_dir))
+        result = run_experiment(cfg, run_dir, overrides=read_overrides(run_dir), write_spec=False)
     except ConfigError as err:
         for line in str(err).splitlines():
             logging.getLogger("autoresearch").error("%s", line)
@@ -78,5 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown: everything the run owes is on disk by now.
+
+    Unloading torch and friends module by module costs ~0.9 s here, every trial, on the campaign's
+    critical path (it waits for the process to end before the next trial starts).
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())

@@ -54,11 +54,13 @@ def run_experiment(
     overrides: Sequence[str] = (),
     stop_file: Optional[Path] = None,
     bundle: bool = True,
+    write_spec: bool = True,
 ) -> RunResult:
     """Train ``cfg`` and leave everything a person or a campaign needs in ``run_dir``.
 
     The curve streams to ``curve.jsonl`` while training; ``metrics.json`` is written last, so its
-    presence means the run finished (whatever its status).
+    presence means the run finished (whatever its status). ``write_spec=False`` when ``cfg`` was
+    read from ``run_dir`` itself (a campaign's trial process): the spec is already there.
     """
     from autoresearch.data import prepare_data
     from autoresearch.tracking import make_tracker
@@ -66,7 +68,8 @@ def run_experiment(
 
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    write_run_spec(cfg, run_dir, overrides)
+    if write_spec:
+        write_run_spec(cfg, run_dir, overrides)
     (run_dir / CURVE_FILE).unlink(missing_ok=True)
     data = prepare_data(cfg.data)
     log.info("data: %s (%s tokenizer, %d train / %d val tokens)", data.manifest.get("source"),
