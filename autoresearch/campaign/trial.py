@@ -155,7 +155,11 @@ class TrialLauncher:
 
     def __init__(self, *, warm: bool = True, env: Optional[dict[str, str]] = None):
         self.warm = warm
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        # OpenMP threads that sleep at a barrier instead of spinning: a trial shares the cores with
+        # the campaign's own work (Ax, embeddings) and the next standby's imports, and with the
+        # default (spinning) policy one busy process slows a 2-thread trial up to 30-fold
+        # (bench/thread_contention.py). A value in the environment wins.
+        self.env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self._standby: Optional[_Standby] = None
 
     def prewarm(self) -> None:
