@@ -11,7 +11,7 @@ from autoresearch.experiment.result import (
     TIMEOUT,
     RunResult,
 )
-from autoresearch.experiment.run import (
+from autoresearch.experiment.layout import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     CURVE_FILE,
@@ -19,11 +19,22 @@ from autoresearch.experiment.run import (
     METRICS_FILE,
     OVERRIDES_FILE,
     STOP_FILE,
-    evaluate_test,
     read_overrides,
-    run_experiment,
     write_run_spec,
 )
+
+_TRAINING = ("evaluate_test", "run_experiment")  # these need torch: imported on first use
+
+
+def __getattr__(name: str):
+    # The campaign imports this package for its statuses and file names; torch (1.5 s) is
+    # imported only by whoever actually trains or evaluates.
+    if name in _TRAINING:
+        from autoresearch.experiment import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CHECKPOINT_FILE",

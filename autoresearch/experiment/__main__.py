@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from autoresearch.config import ConfigError, load_config
-from autoresearch.experiment.run import LOG_FILE, evaluate_test, read_overrides, run_experiment
+from autoresearch.experiment import LOG_FILE, evaluate_test, read_overrides, run_experiment
 
 
 def _setup_logging(run_dir: Path) -> None:

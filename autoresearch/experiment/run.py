@@ -15,33 +15,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-import yaml
 
-from autoresearch.config import ExperimentConfig, load_config, save_config, to_dict
+from autoresearch.config import ExperimentConfig, load_config, to_dict
+from autoresearch.experiment.layout import CHECKPOINT_FILE, CONFIG_FILE, CURVE_FILE, METRICS_FILE, STOP_FILE, write_run_spec
 from autoresearch.experiment.result import RunResult
 
 log = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.yaml"
-OVERRIDES_FILE = "overrides.yaml"
-METRICS_FILE = "metrics.json"
-CURVE_FILE = "curve.jsonl"
-LOG_FILE = "run.log"
-STOP_FILE = "STOP"
-CHECKPOINT_FILE = "model.pt"
-
-
-def write_run_spec(cfg: ExperimentConfig, run_dir: Path, overrides: Sequence[str] = ()) -> None:
-    """What a trial process needs to start: the resolved config and the overrides behind it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / CONFIG_FILE)
-    (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(list(overrides), default_flow_style=False))
-
-
-def read_overrides(run_dir: Path) -> list[str]:
-    path = run_dir / OVERRIDES_FILE
-    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
-
 
 def _cache_root(cfg: ExperimentConfig) -> Path:
     return Path(os.path.expanduser(cfg.data.cache_dir))
