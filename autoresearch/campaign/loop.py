@@ -77,7 +77,6 @@ class Campaign:
 
     def __init__(self, cfg: ExperimentConfig, cli_overrides: list[str], *, interactive: Optional[bool] = None):
         from autoresearch.agents import make_agent
-        from autoresearch.critic import make_early_stopper
         from autoresearch.store import KnowledgeStore
 
         assert cfg.campaign is not None
@@ -104,6 +103,8 @@ class Campaign:
         self.campaign_id = self.store.upsert_campaign(self.ccfg.name, to_dict(cfg), str(self.space.path), str(self.dir))
         self.seeds = list(self.ccfg.seeds)
         lock.write_text(pip_freeze(refresh=True)[0])
+        from autoresearch.critic import make_early_stopper  # imports torch: after the standby has started
+
         self.stopper = make_early_stopper(cfg.critic.early_stopping)
         self.started = time.monotonic()
         self.knowledge = _Knowledge.create(cfg, self.store)
