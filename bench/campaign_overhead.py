@@ -14,6 +14,7 @@ real one (``python -m autoresearch +campaign=...``), timed from the outside. Goa
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,18 @@ def main() -> None:
     print(f"per trial                 {overhead / max(len(trials), 1):9.2f} s")
     print(f"start-up (first trial)    {startup:9.1f} s  (interpreter, imports, store, lock)")
     print(f"steady state              {100 * (steady - train - evals) / steady:9.2f} % of the wall time after start-up")
+    # Where each trial's share goes: inside its process (set-up, untimed warm-up step, checkpoint),
+    # between its start and end as the campaign saw them (hand-over, exit), and before it started.
+    ordered = sorted(trials, key=lambda t: t.started_at)
+    inside_oh = [float(t.metrics.get("total_seconds", 0)) - float(t.metrics.get("training_seconds", 0))
+                 - float(t.metrics.get("eval_seconds", 0)) for t in ordered]
+    outside = [t.finished_at - t.started_at - float(t.metrics.get("total_seconds", 0)) for t in ordered]
+    gaps = [b.started_at - a.finished_at for a, b in zip(ordered, ordered[1:])]
+    tail = (start_epoch + wall) - ordered[-1].finished_at
+    print(f"per trial, median [max]   inside {statistics.median(inside_oh):.2f} [{max(inside_oh):.2f}] s, "
+          f"hand-over and exit {statistics.median(outside):.2f} [{max(outside):.2f}] s, "
+          f"between trials {statistics.median(gaps or [0]):.2f} [{max(gaps or [0]):.2f}] s")
+    print(f"end (report, TSV, HParams) {tail:8.1f} s")
     if args.keep:
         print(f"campaign directory: {root}")
 

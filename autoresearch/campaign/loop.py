@@ -102,10 +102,11 @@ class Campaign:
         self.base_flat = substance(flatten(to_dict(self.base_cfg)))
         self.campaign_id = self.store.upsert_campaign(self.ccfg.name, to_dict(cfg), str(self.space.path), str(self.dir))
         self.seeds = list(self.ccfg.seeds)
-        lock.write_text(pip_freeze(refresh=True)[0])
-        from autoresearch.critic import make_early_stopper  # imports torch: after the standby has started
-
-        self.stopper = make_early_stopper(cfg.critic.early_stopping)
+        # `pip freeze` (~1 s) runs beside the rest of the start-up; the first trial waits for it.
+        self._lock_taken = threading.Thread(target=lambda: lock.write_text(pip_freeze(refresh=True)[0]),
+                                            name="pip-freeze", daemon=True)
+        self._lock_taken.start()
+        self._stopper = None
         self.started = time.monotonic()
         self.knowledge = _Knowledge.create(cfg, self.store)
         self._resume_interrupted()
@@ -114,6 +115,7 @@ class Campaign:
         self._pending: Optional[futures.Future] = None  # the next gated hypothesis, being prepared
         self.view = CampaignView(self.ccfg.name, self.ccfg.max_trials, interactive=interactive)
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose")
+        self._torch_threads = self._pool.submit(_one_torch_thread)
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
         # background while the baseline trains, so it costs the campaign no wall-clock time.
         self._agent = self._pool.submit(make_agent, cfg.agent, self.space, self.base_flat, seed=self.seeds[0],
@@ -125,15 +127,18 @@ class Campaign:
     def agent(self):
         return self._agent.result()
 
+    @property
+    def stopper(self):
+        """The critic's early stopper, built on first use (it imports torch; baselines never stop)."""
+        if self._stopper is None:
+            from autoresearch.critic import make_early_stopper
+
+            self._stopper = make_early_stopper(self.cfg.critic.early_stopping)
+        return self._stopper
+
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> CampaignSummary:
         log.info("campaign %s in %s (search space %s, agent %s)", self.ccfg.name, self.dir, self.space.name, self.cfg.agent.kind)
-        import torch
-
-        # The campaign process only proposes and judges; trials train in their own processes. One
-        # thread here leaves the cores to the trial while Ax fits its model in the background.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
         self.launcher.prewarm()
         try:
             with self.view:
@@ -146,7 +151,10 @@ class Campaign:
         finally:
             self.launcher.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
-            torch.set_num_threads(threads)
+            if self._torch_threads.done() and not self._torch_threads.cancelled():
+                import torch
+
+                torch.set_num_threads(self._torch_threads.result())  # as it was (a caller's own process)
         return self.finish()
 
     def finish(self) -> CampaignSummary:
@@ -327,6 +335,7 @@ class Campaign:
         self.store.set_trial_run_dir(trial_id, str(run_dir))
         cfg = dataclasses.replace(cfg, name=f"{self.ccfg.name}/t{trial_id:04d}")
         write_run_spec(cfg, run_dir, [*self.cli_overrides, *strings, f"seed={seed}"])
+        self._lock_taken.join()  # the bundle of every trial points at the campaign's lock file
         running = self.launcher.start(trial_id, run_dir, self._trial_timeout())
         label = f"t{trial_id:04d} {kind}" + (f" h{hyp_id}" if hyp_id else "") + f" seed {seed}"
         self.view.start_trial(label, _fmt(overrides))
@@ -727,6 +736,20 @@ def _finite(x: Any) -> bool:
 
 def _fmt(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "(baseline)"
+
+
+def _one_torch_thread() -> int:
+    """One intra-op thread for the campaign process; returns the previous setting.
+
+    The campaign process only proposes and judges; trials train in their own processes. One thread
+    here leaves the cores to the trial while Ax and the early-stopping GP fit beside it. The first
+    task of the proposal thread, so torch's import is off the path to the first trial.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return previous
 
 
 def run_campaign(cfg: ExperimentConfig, cli_overrides: list[str], *, interactive: Optional[bool] = None) -> CampaignSummary:
