@@ -754,4 +754,8 @@ def _one_torch_thread() -> int:
 
 def run_campaign(cfg: ExperimentConfig, cli_overrides: list[str], *, interactive: Optional[bool] = None) -> CampaignSummary:
     """Run (or resume) the campaign ``cfg.campaign.name``. Entry point of ``+campaign=NAME``."""
-    return Campaign(cfg, cli_overrides, interactive=interactive).run()
+    campaign = Campaign(cfg, cli_overrides, interactive=interactive)
+    try:
+        return campaign.run()
+    finally:
+        campaign.store.close()
