@@ -87,6 +87,7 @@ class Campaign:
         self.dir = Path(self.ccfg.root) / self.ccfg.name
         self._composed: dict[tuple[tuple[str, ...], int], ExperimentConfig] = {}
         self._composed_lock = threading.Lock()
+        self._seed_is_a_leaf: Optional[bool] = None
         from autoresearch.repro import LOCK_FILE_ENV, pip_freeze
 
         lock = self.dir / "requirements.lock"  # taken once below; every trial's bundle reuses it
@@ -122,6 +123,7 @@ class Campaign:
                                         on_call=self._record_agent_call, history=self._history())
 
         self._pool.submit(self.knowledge.warm_up)  # load the embedding model while the baseline trains
+        self._pool.submit(self._check_seed_is_a_leaf)
 
     @property
     def agent(self):
@@ -304,17 +306,34 @@ class Campaign:
 
     # ------------------------------------------------------------------ running
     def _compose(self, override_strings: list[str], *, seed: int) -> ExperimentConfig:
-        """Hydra composition of one trial's config, memoised: the gate composes a hypothesis on
-        the proposal thread and its screening run reuses that, instead of composing again
-        between two trials (~0.1 s)."""
-        key = (tuple(override_strings), seed)
+        """Hydra composition of one trial's config, memoised (~0.1 s each otherwise, between trials).
+
+        The gate composes a hypothesis on the proposal thread and its screening run reuses that;
+        the runs of one configuration on other seeds differ only in ``seed`` — unless the config
+        interpolates the seed somewhere (``data.split_seed: ${seed}``), checked once.
+        """
         with self._composed_lock:
-            if key not in self._composed:
-                cfg = to_experiment_config(compose([*self.cli_overrides, *override_strings, f"seed={seed}"]))
-                if len(self._composed) >= 64:
-                    self._composed.pop(next(iter(self._composed)))
-                self._composed[key] = dataclasses.replace(cfg, campaign=None)
-            return self._composed[key]
+            key = (tuple(override_strings), seed)
+            if key in self._composed:
+                return self._composed[key]
+            same = next((c for (strings, _), c in self._composed.items() if strings == key[0]), None)
+            if same is not None and self._seed_is_a_leaf:  # None (not yet known) composes in full
+                cfg = dataclasses.replace(same, seed=seed)
+            else:
+                cfg = self._hydra_compose(override_strings, seed)
+            if len(self._composed) >= 256:
+                self._composed.pop(next(iter(self._composed)))
+            self._composed[key] = cfg
+            return cfg
+
+    def _check_seed_is_a_leaf(self) -> None:
+        """Does anything in the config interpolate the seed? Answered once, on the proposal thread."""
+        a, b = (self._hydra_compose([], seed) for seed in (1, 2))
+        self._seed_is_a_leaf = dataclasses.replace(a, seed=0) == dataclasses.replace(b, seed=0)
+
+    def _hydra_compose(self, override_strings: list[str], seed: int) -> ExperimentConfig:
+        cfg = to_experiment_config(compose([*self.cli_overrides, *override_strings, f"seed={seed}"]))
+        return dataclasses.replace(cfg, campaign=None)
 
     def _fingerprint(self, overrides: dict[str, Any]) -> str:
         return config_fingerprint({**self.base_flat, **overrides})
