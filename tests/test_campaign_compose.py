@@ -21,6 +21,7 @@ def _campaign(tmp_path: Path, *extra: str) -> Campaign:
 @pytest.mark.parametrize("extra, leaf", [((), True), (("data.split_seed=${seed}",), False)])
 def test_other_seeds_reuse_a_composition_only_when_nothing_interpolates_the_seed(tmp_path, extra, leaf):
     campaign = _campaign(tmp_path, *extra)
+    campaign._first_trial_training.set()  # no trial will run here
     campaign._pool.shutdown(wait=True)  # the seed check ran on the proposal thread
     assert campaign._seed_is_a_leaf is leaf
     first = campaign._compose(["optim.lr=0.004"], seed=1)

@@ -116,6 +116,10 @@ class Campaign:
         self._pending: Optional[futures.Future] = None  # the next gated hypothesis, being prepared
         self.view = CampaignView(self.ccfg.name, self.ccfg.max_trials, interactive=interactive)
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose")
+        # The proposal thread's start-up (torch, Ax, the embedding model: seconds of CPU) waits
+        # until the first trial trains, so it does not slow that trial's process while it imports.
+        self._first_trial_training = threading.Event()
+        self._pool.submit(self._first_trial_training.wait, 60)
         self._torch_threads = self._pool.submit(_one_torch_thread)
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
         # background while the baseline trains, so it costs the campaign no wall-clock time.
@@ -127,6 +131,7 @@ class Campaign:
 
     @property
     def agent(self):
+        self._first_trial_training.set()  # needed now: nothing to wait for
         return self._agent.result()
 
     @property
@@ -149,8 +154,10 @@ class Campaign:
                 self._search_phase()
             if self._pending is not None:
                 self._pending.cancel()  # a proposal nobody will run (the wall clock ran out)
+            self._first_trial_training.set()
             self._pool.shutdown(wait=True)  # the last outcomes reach the agent and the memory
         finally:
+            self._first_trial_training.set()
             self.launcher.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
             if self._torch_threads.done() and not self._torch_threads.cancelled():
@@ -202,6 +209,7 @@ class Campaign:
         log.info("baseline val_bpb %s; noise floor σ=%s", [round(v, 4) for v in values], self._noise())
 
     def _search_phase(self) -> None:
+        self._first_trial_training.set()  # a resumed campaign may start here, with no baseline to run
         while True:
             if self._hypotheses_run() >= self.ccfg.max_trials:
                 log.info("reached campaign.max_trials=%d", self.ccfg.max_trials)
@@ -380,6 +388,7 @@ class Campaign:
             rows = running.poll()
             if any(r.get("seconds", 0) > 0 for r in rows):
                 self.launcher.prewarm()  # timed training is under way: the next process may import now
+                self._first_trial_training.set()
             if rows:
                 self.store.add_curve_points(running.trial_id, rows)
                 self.view.progress(rows[-1])
@@ -396,6 +405,7 @@ class Campaign:
         if rows:
             self.store.add_curve_points(running.trial_id, rows)
         self.launcher.prewarm()  # a trial that ended before its timed training began
+        self._first_trial_training.set()
         return running.finish()
 
     # ------------------------------------------------------------------ judging
