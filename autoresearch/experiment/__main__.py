@@ -29,12 +29,14 @@ def _setup_logging(run_dir: Path) -> None:
 def _warm_up() -> None:
     """Everything a run imports, imported while the previous trial still trains.
 
-    ``torch._dynamo`` is the expensive one (~1.6 s here): AdamW's constructor imports it lazily.
+    ``torch._dynamo`` is the expensive one (~1 s here): AdamW's constructor imports it lazily.
+    ``autoresearch.critic`` is left out: a run needs it only with sharpness checks on, and its
+    scipy import (~0.8 s) would delay the campaign's first trial, which waits for this list.
     """
     import importlib
 
     for module in ("torch", "torch._dynamo", "torch.utils.tensorboard", "autoresearch.train", "autoresearch.data",
-                   "autoresearch.repro", "autoresearch.tracking", "autoresearch.critic"):
+                   "autoresearch.repro", "autoresearch.tracking"):
         try:
             importlib.import_module(module)
         except ImportError:  # an optional piece (tensorboard) missing costs its import later, nothing more
