@@ -14,9 +14,6 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Read once, when OpenMP starts (torch's import): threads that sleep at barriers instead of spinning
-# keep a run fast when anything else wants a core (bench/thread_contention.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
