@@ -93,6 +93,45 @@ def test_learning_curve_model_is_calibrated_on_held_out_curves():
     assert model.calibration(0.4, 0.1) >= 1.0
 
 
+def test_learning_curve_model_lower_tail_is_honest_with_few_curves():
+    """With ten finished curves the Student-t predictive's tails hold on held-out curves.
+
+    The lower tail is the one that costs: a final below the predicted 5 % quantile is a trial
+    that ends better than the model thought possible, the kind a stopper wrongly stops.
+    """
+    from scipy.special import stdtr
+
+    curves = synthetic_curves(40, seed=8)
+    model = LearningCurveModel(min_progress=0.2)
+    model.update(curves[:10])
+    u = []
+    for c in curves[10:]:
+        for k in (1, 2, 3):  # progress 0.2, 0.3, 0.4
+            mean, scale = model.predict(c[: k + 1])
+            dof = model.degrees_of_freedom(c[k][0], 0.1)
+            assert dof == 10  # one held-out score per finished curve near each progress
+            u.append(float(stdtr(dof, (c[-1][1] - mean) / scale)))
+    below = sum(v < 0.05 for v in u) / len(u)
+    central = sum(0.05 <= v <= 0.95 for v in u) / len(u)
+    assert below <= 0.06, below
+    assert central >= 0.75, central
+
+
+def test_curve_stopper_uses_a_student_t_with_few_curves(bank):
+    """Three finished curves: P(better) comes from a t with 3 degrees of freedom, not a Normal."""
+    from scipy.special import ndtr, stdtr
+
+    finished, bad, _ = bank
+    three = dict(list(finished.items())[:3])
+    incumbent = min(c[-1][1] for c in three.values())
+    d = CurveStopper(CFG).should_stop(7, bad[:5], three, incumbent)
+    assert "(t, 3 dof)" in d.reason
+    std = float(d.reason.split("± ")[1].split()[0])
+    z = (incumbent - CFG.margin - d.predicted) / std
+    assert d.p_better == pytest.approx(float(stdtr(3, z)), rel=1e-3)  # the reason rounds mean and std
+    assert d.p_better > float(ndtr(z))  # a worse-than-incumbent prediction keeps more chance under a t
+
+
 @pytest.mark.parametrize("strategy", ["percentile", "curve", "halving"])
 def test_no_stopping_before_min_curves_have_finished(strategy, bank):
     finished, bad, _ = bank
