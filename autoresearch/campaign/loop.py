@@ -232,7 +232,7 @@ class Campaign:
             if self._hypotheses_run() + 1 < self.ccfg.max_trials:
                 self._pending = self._pool.submit(self._next_hypothesis)
             trial_id, result = self._run_trial(hyp_id, hyp.overrides, seed=self.seeds[0], kind="hypothesis",
-                                               allow_stop=True, hypothesis=hyp)
+                                               allow_stop=True)
             self._judge(trial_id, hyp_id, hyp, result)
 
     # ------------------------------------------------------------------ proposing and gating
@@ -353,7 +353,7 @@ class Campaign:
         return 3 * budget.value + 120 if budget.kind == "seconds" else 1800.0
 
     def _run_trial(self, hyp_id: Optional[int], overrides: dict[str, Any], *, seed: int, kind: str,
-                   allow_stop: bool, hypothesis: Optional[Hypothesis] = None) -> tuple[int, RunResult]:
+                   allow_stop: bool) -> tuple[int, RunResult]:
         strings = Hypothesis(overrides=overrides).override_strings()
         cfg = self._compose(strings, seed=seed)
         trial_id = self.store.add_trial(self.campaign_id, hyp_id, kind=kind, seed=seed, overrides=overrides,
@@ -372,7 +372,7 @@ class Campaign:
         self.store.finish_trial(trial_id, result.status, result.to_dict(), result.error)
         self.view.end_trial(label, result)
         log.info("%s → %s val_bpb %.4f (%.0f s)", label, result.status, result.val_bpb, result.training_seconds)
-        if kind == "hypothesis" and hypothesis is not None:
+        if kind == "hypothesis":
             # The agent learns the outcome and the memory embeds it on the proposal thread, after
             # the proposal in flight: off the critical path, while the next trial trains.
             self._pool.submit(self._learn, self.store.trial(trial_id))

@@ -157,7 +157,7 @@ class TrialLauncher:
         self.warm = warm
         # OpenMP threads that sleep at a barrier instead of spinning: a trial shares the cores with
         # the campaign's own work (Ax, embeddings) and the next standby's imports, and with the
-        # default (spinning) policy one busy process slows a 2-thread trial up to 30-fold
+        # default (spinning) policy one busy process slows a 2-thread trial 20–50-fold
         # (bench/thread_contention.py). A value in the environment wins.
         self.env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self._standby: Optional[_Standby] = None
