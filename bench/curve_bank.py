@@ -3,6 +3,7 @@
     python bench/curve_bank.py --record            # train 36 configs + 3 baseline repeats once
     python bench/curve_bank.py                     # replay none / percentile / curve / halving
     python bench/curve_bank.py --synthetic 40      # replay on synthetic curves (no bank needed)
+    python bench/curve_bank.py --add-noise 7       # more baseline repeats for the bank's noise floor
 
 ``--record`` samples configurations of a shipped search space (default ``quickstart``), trains
 each to its full budget through ``autoresearch.experiment.run_experiment`` and stores their
@@ -39,39 +40,24 @@ BANK = Path(__file__).resolve().parent / "curve_bank.json"
 log = logging.getLogger("curve_bank")
 
 
-def record(args: argparse.Namespace) -> None:
-    from autoresearch.experiment import CURVE_FILE, run_experiment
-    from autoresearch.search import Hypothesis, SearchSpace
-
-    base_overrides = [
-        f"+campaign={args.campaign}",
+def _base(args: argparse.Namespace, campaign: str, budget: dict) -> tuple[list[str], object]:
+    """The overrides every bank run shares, and the experiment config they compose to."""
+    overrides = [
+        f"+campaign={campaign}",
         "logger=none",
-        f"trainer.budget.kind={args.budget_kind}",
-        f"trainer.budget.value={args.budget_value}",
+        f"trainer.budget.kind={budget['kind']}",
+        f"trainer.budget.value={budget['value']}",
         f"trainer.eval_points={args.eval_points}",
         "trainer.device=cpu",
         *args.override,
     ]
-    base_cfg = to_experiment_config(compose(base_overrides))
-    space = SearchSpace.load(base_cfg.campaign.search_space)
-    flat = flatten(to_dict(base_cfg))
-    rng = random.Random(args.seed)
-    runs: list[tuple[str, list[str]]] = [
-        (f"baseline_seed{s}", [f"seed={s}"]) for s in base_cfg.campaign.seeds[: args.noise_repeats]
-    ]
-    seen: set[tuple] = set()
-    while len(runs) < args.noise_repeats + args.configs:
-        point = space.sample(rng, flat)
-        key = tuple(sorted(point.items()))
-        if key in seen:
-            continue
-        seen.add(key)
-        runs.append((f"config{len(runs) - args.noise_repeats:03d}", Hypothesis(overrides=point).override_strings()))
+    return overrides, to_experiment_config(compose(overrides))
 
-    bank = CurveBank(curves={}, noise=[], overrides={}, meta={
-        "campaign": args.campaign, "search_space": space.name, "base_overrides": base_overrides,
-        "budget": {"kind": args.budget_kind, "value": args.budget_value}, "seed": args.seed,
-    })
+
+def _train(runs: list[tuple[str, list[str]]], base_overrides: list[str]):
+    """Train each ``(name, extra overrides)`` to its full budget; yield name, extra, result, curve."""
+    from autoresearch.experiment import CURVE_FILE, run_experiment
+
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="curve_bank_") as tmp:
         for i, (name, extra) in enumerate(runs):
@@ -81,16 +67,84 @@ def record(args: argparse.Namespace) -> None:
             curve = read_curve(run_dir / CURVE_FILE)
             print(f"[{i + 1}/{len(runs)}] {name} {result.status} val_bpb={result.val_bpb:.4f} "
                   f"points={len(curve)} ({time.perf_counter() - started:.0f} s)", flush=True)
-            if result.status != "completed" or len(curve) < 2:
-                continue  # diverged or crashed configs have no full curve to replay
-            if name.startswith("baseline"):
-                bank.noise.append(result.val_bpb)
-            else:
-                bank.curves[name] = curve
-                bank.overrides[name] = extra
+            yield name, extra, result, curve
+
+
+def record(args: argparse.Namespace) -> None:
+    from autoresearch.search import Hypothesis, SearchSpace
+
+    budget = {"kind": args.budget_kind, "value": args.budget_value}
+    base_overrides, base_cfg = _base(args, args.campaign, budget)
+    space = SearchSpace.load(base_cfg.campaign.search_space)
+    flat = flatten(to_dict(base_cfg))
+    # The baseline's own values of the searched keys, pinned: a later change of a default must not
+    # change what "baseline" means for repeats added to this bank (--add-noise).
+    pinned = Hypothesis(overrides={k: flat[k] for k in space.parameters}).override_strings()
+    rng = random.Random(args.seed)
+    noise_seeds = list(base_cfg.campaign.seeds[: args.noise_repeats])
+    runs: list[tuple[str, list[str]]] = [(f"baseline_seed{s}", [f"seed={s}", *pinned]) for s in noise_seeds]
+    seen: set[tuple] = set()
+    while len(runs) < len(noise_seeds) + args.configs:
+        point = space.sample(rng, flat)
+        key = tuple(sorted(point.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        runs.append((f"config{len(runs) - len(noise_seeds):03d}", Hypothesis(overrides=point).override_strings()))
+
+    bank = CurveBank(curves={}, noise=[], overrides={}, meta={
+        "campaign": args.campaign, "search_space": space.name, "base_overrides": base_overrides,
+        "budget": budget, "seed": args.seed, "baseline_overrides": pinned, "noise_seeds": [],
+    })
+    started = time.perf_counter()
+    for name, extra, result, curve in _train(runs, base_overrides):
+        if result.status != "completed" or len(curve) < 2:
+            continue  # diverged or crashed configs have no full curve to replay
+        if name.startswith("baseline"):
+            bank.noise.append(result.val_bpb)
+            bank.meta["noise_seeds"].append(_seed_of(extra))
+        else:
+            bank.curves[name] = curve
+            bank.overrides[name] = extra
     bank.meta["record_seconds"] = round(time.perf_counter() - started, 1)
     bank.save(args.bank)
     print(f"wrote {args.bank}: {len(bank.curves)} curves, {len(bank.noise)} baseline repeats")
+
+
+def _seed_of(overrides: list[str]) -> int:
+    return int(next(o for o in overrides if o.startswith("seed=")).split("=", 1)[1])
+
+
+def add_noise(args: argparse.Namespace) -> None:
+    """Append baseline repeats with fresh seeds to a recorded bank; its curves stay as they are.
+
+    The noise floor σ is a standard deviation; from 3 repeats its 95 % interval spans a factor of
+    about 12. Repeats added later must measure the same thing as the recorded ones, so the first
+    recorded repeat is trained again first and must reproduce its stored val_bpb (training on CPU
+    with one thread is deterministic); if the code or a default has changed since recording, this
+    stops with a clear message instead of mixing two baselines.
+    """
+    bank = CurveBank.load(args.bank)
+    meta = bank.meta
+    missing = [k for k in ("baseline_overrides", "noise_seeds") if k not in meta]
+    if missing or len(meta["noise_seeds"]) != len(bank.noise) or not bank.noise:
+        sys.exit(f"{args.bank}: meta needs 'baseline_overrides' and 'noise_seeds' (one per noise value) "
+                 f"to add baseline repeats; missing or inconsistent: {missing or 'noise_seeds'}")
+    base_overrides, pinned, used = meta["base_overrides"], meta["baseline_overrides"], meta["noise_seeds"]
+    check = (f"check_seed{used[0]}", [f"seed={used[0]}", *pinned])
+    fresh = [(f"baseline_seed{s}", [f"seed={s}", *pinned]) for s in range(max(used) + 1, max(used) + 1 + args.add_noise)]
+    for name, extra, result, _ in _train([check, *fresh], base_overrides):
+        if name == check[0]:
+            if not math.isclose(result.val_bpb, bank.noise[0], rel_tol=0, abs_tol=1e-9):
+                sys.exit(f"{args.bank}: baseline seed {used[0]} gives val_bpb {result.val_bpb:.6f} now, "
+                         f"{bank.noise[0]:.6f} when recorded; the code or a default changed since. "
+                         "Re-record the bank (--record) rather than mix two baselines.")
+            continue
+        if result.status == "completed":
+            bank.noise.append(result.val_bpb)
+            used.append(_seed_of(extra))
+    bank.save(args.bank)
+    print(f"wrote {args.bank}: {len(bank.noise)} baseline repeats, noise σ {bank.noise_std:.4f}")
 
 
 def replay(args: argparse.Namespace) -> None:
@@ -149,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget-value", type=float, default=200)
     ap.add_argument("--eval-points", type=int, default=10)
     ap.add_argument("--override", action="append", default=[], help="extra Hydra override for every run")
+    ap.add_argument("--add-noise", type=int, default=0, metavar="N",
+                    help="append N baseline repeats (fresh seeds) to the recorded bank's noise floor")
     # replay
     ap.add_argument("--strategies", nargs="+", default=["none", "percentile", "curve", "halving"])
     ap.add_argument("--shuffles", type=int, default=5)
@@ -160,7 +216,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eta", type=float, default=EarlyStoppingConfig.eta)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    record(args) if args.record else replay(args)
+    if args.record:
+        record(args)
+    elif args.add_noise:
+        add_noise(args)
+    else:
+        replay(args)
 
 
 if __name__ == "__main__":
