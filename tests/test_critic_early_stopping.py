@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
+import torch
 
 from autoresearch.config import EarlyStoppingConfig
 from autoresearch.critic import (
@@ -216,3 +218,31 @@ def test_curve_bank_round_trip(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps({"version": 0, "curves": {}}))
     with pytest.raises(ValueError, match="--record"):
         CurveBank.load(tmp_path / "old.json")
+
+
+def test_learning_curve_model_stays_finite_on_three_recorded_curves():
+    """Three curves of the second shipped bank once drove the unbounded GP's hyper-parameters to
+    e^±600 and its posterior to NaN (replay order 3 of ``--seed 3``); bounded, it stays finite."""
+    bank = CurveBank.load(Path(__file__).resolve().parents[1] / "bench" / "curve_bank_seed1.json")
+    model = LearningCurveModel(min_progress=0.2)
+    model.update([bank.curves[k] for k in ("config034", "config031", "config030")])
+    for i in range(2, 10):
+        mean, std = model.predict(bank.curves["config027"][:i])
+        assert math.isfinite(mean) and math.isfinite(std) and std > 0
+
+
+def test_curve_stopper_keeps_the_trial_when_its_model_fails(bank, monkeypatch, caplog):
+    finished, bad, _ = bank
+    stopper = CurveStopper(CFG)
+    incumbent = min(c[-1][1] for c in finished.values())
+    failing = stopper.model
+
+    def broken(partial):
+        raise torch.linalg.LinAlgError("linalg.svd: input contained non-finite values")
+
+    monkeypatch.setattr(failing, "predict", broken)
+    decision = stopper.should_stop(1, bad[:5], finished, incumbent)
+    assert not decision.stop and "model failed" in decision.reason
+    assert "refitting from scratch" in caplog.text
+    assert stopper.model is not failing  # a fresh model, not the broken one warm-started
+    assert stopper.should_stop(1, bad[:6], finished, incumbent).stop

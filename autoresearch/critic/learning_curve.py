@@ -73,6 +73,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from linear_operator.utils.errors import NotPSDError
 from scipy.special import stdtr
 
 from autoresearch.config import EarlyStoppingConfig
@@ -274,12 +275,30 @@ def _kernel():
     model used first) falls back to the finished curves' average drop there, so it predicted that
     a poor configuration would fall as far as the good ones had. The added RBF kernel over all
     three inputs takes the curvature the linear part misses.
+
+    Every hyper-parameter is bounded (inputs and targets are standardised, so the bounds are
+    wide): fitted to three or four curves without bounds, L-BFGS once drove length scales and
+    variances to e^600 and to 0, and the posterior came out non-finite.
     """
+    from gpytorch.constraints import Interval
     from gpytorch.kernels import ConstantKernel, LinearKernel, RBFKernel, ScaleKernel
 
-    linear = ConstantKernel() + LinearKernel(ard_num_dims=2, active_dims=(1, 2))
-    varying = ScaleKernel(RBFKernel(active_dims=(0,))) * linear
-    return varying + ScaleKernel(RBFKernel(ard_num_dims=3, active_dims=(0, 1, 2)))
+    def rbf(**kw):
+        return RBFKernel(lengthscale_constraint=Interval(_LENGTHSCALE_MIN, _LENGTHSCALE_MAX), **kw)
+
+    def scaled(kernel):
+        return ScaleKernel(kernel, outputscale_constraint=Interval(_VARIANCE_MIN, _VARIANCE_MAX))
+
+    linear = ConstantKernel(constant_constraint=Interval(_VARIANCE_MIN, _VARIANCE_MAX)) + LinearKernel(
+        ard_num_dims=2, active_dims=(1, 2), variance_constraint=Interval(_VARIANCE_MIN, _VARIANCE_MAX)
+    )
+    varying = scaled(rbf(active_dims=(0,))) * linear
+    return varying + scaled(rbf(ard_num_dims=3, active_dims=(0, 1, 2)))
+
+
+# Bounds on the GP's hyper-parameters, in units of the standardised inputs and targets.
+_LENGTHSCALE_MIN, _LENGTHSCALE_MAX = 0.02, 30.0
+_VARIANCE_MIN, _VARIANCE_MAX = 1e-4, 20.0
 
 
 def _held_out_z2(
@@ -366,11 +385,21 @@ class CurveStopper:
             return StopDecision(stop=False, reason=f"only {len(curves)} finished curves with 2+ evaluations")
         if incumbent is None or not math.isfinite(incumbent):
             incumbent = min(final_value(c) for c in curves)
-        self.model.update(curves)
         if len(partial) < 2:
             return StopDecision(stop=False, reason="curve: needs two evaluations to read a slope")
         progress = partial[-1][0]
-        mean, std = self.model.predict(partial)
+        try:
+            self.model.update(curves)
+            mean, std = self.model.predict(partial)
+            if not (math.isfinite(mean) and math.isfinite(std)):
+                raise FloatingPointError(f"posterior {mean} ± {std}")
+        except (torch.linalg.LinAlgError, NotPSDError, FloatingPointError) as err:
+            # A numerical failure of the critic must not end the campaign or stop a trial; the
+            # next decision fits a fresh model instead of warm-starting from this one.
+            log.warning("curve: learning-curve model failed (%s: %s); keeping trial %s running and refitting "
+                        "from scratch next time", type(err).__name__, err, trial_id)
+            self.model = LearningCurveModel(refit_growth=self.model.refit_growth, min_progress=self.cfg.min_progress)
+            return StopDecision(stop=False, reason=f"curve: model failed ({type(err).__name__}); kept running")
         dof = self.model.degrees_of_freedom(progress, progress - partial[-2][0])
         target = incumbent - self.cfg.margin
         p_better = float(stdtr(dof, (target - mean) / std))
