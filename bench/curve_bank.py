@@ -1,19 +1,22 @@
 """Curve-bank benchmark: how much compute does each early-stopping strategy save, at what regret?
 
-    python bench/curve_bank.py --record            # train 36 configs + 3 baseline repeats once
-    python bench/curve_bank.py                     # replay none / percentile / curve / halving
+    python bench/curve_bank.py --record [--seed 1] # train 36 configs + 3 baseline repeats once
+    python bench/curve_bank.py                     # replay none / percentile / curve / halving on both banks
     python bench/curve_bank.py --synthetic 40      # replay on synthetic curves (no bank needed)
-    python bench/curve_bank.py --add-noise 7       # more baseline repeats for the bank's noise floor
+    python bench/curve_bank.py --add-noise 10 --bank bench/curve_bank.json  # more baseline repeats
 
-``--record`` samples configurations of a shipped search space (default ``quickstart``), trains
-each to its full budget through ``autoresearch.experiment.run_experiment`` and stores their
-learning curves (``progress``, ``val_bpb`` rows of ``curve.jsonl``) in ``bench/curve_bank.json``,
-together with the final val_bpb of baseline repeats (seeds only) for the noise floor. The budget
-defaults to a step count, so the curves do not depend on how busy the machine is.
+``--record`` samples configurations of a shipped search space (default ``quickstart``) with
+``--seed``, trains each to its full budget through ``autoresearch.experiment.run_experiment``
+and stores their learning curves (``progress``, ``val_bpb`` rows of ``curve.jsonl``) in
+``bench/curve_bank.json`` (seed 0) or ``bench/curve_bank_seed<N>.json``, together with the final
+val_bpb of baseline repeats (seeds only) for the noise floor. The budget defaults to a step
+count, so the curves do not depend on how busy the machine is. ``--add-noise N`` trains N more
+baseline repeats for a bank's noise floor, after checking that the recorded baseline still
+reproduces.
 
-``--replay`` (the default) replays every strategy over the bank in several random arrival
-orders, offline, and prints compute used/saved, regret (best final val_bpb found minus the best
-with no stopping) and whether the regret stays within the noise floor σ. Goal: >= 60 % of trial
+Replay (the default) replays every strategy over each bank in several random arrival orders,
+offline, and prints compute used/saved, regret (best final val_bpb found minus the best with no
+stopping) and whether the regret stays within the bank's noise floor σ. Goal: >= 60 % of trial
 compute saved with regret within the noise floor.
 """
 
@@ -36,7 +39,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from autoresearch.config import EarlyStoppingConfig, compose, flatten, to_dict, to_experiment_config  # noqa: E402
 from autoresearch.critic import CurveBank, read_curve, replay_strategies, synthetic_curves  # noqa: E402
 
-BANK = Path(__file__).resolve().parent / "curve_bank.json"
+# Two banks of the same space and settings, configurations sampled with seeds 0 and 1: whether
+# early stopping can reach its goal depends on the bank (is the best configuration a late bloomer?),
+# so one bank is too few to judge a strategy by.
+BANKS = [Path(__file__).resolve().parent / name for name in ("curve_bank.json", "curve_bank_seed1.json")]
 log = logging.getLogger("curve_bank")
 
 
@@ -127,14 +133,16 @@ def add_noise(args: argparse.Namespace) -> None:
     bank = CurveBank.load(args.bank)
     meta = bank.meta
     missing = [k for k in ("baseline_overrides", "noise_seeds") if k not in meta]
-    if missing or len(meta["noise_seeds"]) != len(bank.noise) or not bank.noise:
+    if missing or len(meta["noise_seeds"]) != len(bank.noise):
         sys.exit(f"{args.bank}: meta needs 'baseline_overrides' and 'noise_seeds' (one per noise value) "
                  f"to add baseline repeats; missing or inconsistent: {missing or 'noise_seeds'}")
     base_overrides, pinned, used = meta["base_overrides"], meta["baseline_overrides"], meta["noise_seeds"]
-    check = (f"check_seed{used[0]}", [f"seed={used[0]}", *pinned])
-    fresh = [(f"baseline_seed{s}", [f"seed={s}", *pinned]) for s in range(max(used) + 1, max(used) + 1 + args.add_noise)]
-    for name, extra, result, _ in _train([check, *fresh], base_overrides):
-        if name == check[0]:
+    first = max(used) + 1 if used else to_experiment_config(compose(base_overrides)).campaign.seeds[0]
+    runs = [(f"baseline_seed{s}", [f"seed={s}", *pinned]) for s in range(first, first + args.add_noise)]
+    if used:  # nothing to check against in a bank recorded without repeats
+        runs.insert(0, (f"check_seed{used[0]}", [f"seed={used[0]}", *pinned]))
+    for name, extra, result, _ in _train(runs, base_overrides):
+        if name.startswith("check_"):
             if not math.isclose(result.val_bpb, bank.noise[0], rel_tol=0, abs_tol=1e-9):
                 sys.exit(f"{args.bank}: baseline seed {used[0]} gives val_bpb {result.val_bpb:.6f} now, "
                          f"{bank.noise[0]:.6f} when recorded; the code or a default changed since. "
@@ -157,28 +165,32 @@ def replay(args: argparse.Namespace) -> None:
 
     for handler in logging.getLogger("ax").handlers:
         handler.setLevel(logging.WARNING)
-    if args.synthetic:
-        curves = synthetic_curves(args.synthetic, seed=args.seed, points=args.eval_points, noise=0.01)
-        noise_std, source = 0.01, f"{args.synthetic} synthetic curves (noise σ 0.01)"
-    else:
-        if not args.bank.is_file():
-            sys.exit(f"{args.bank}: no curve bank; record one with --record, or replay --synthetic N")
-        bank = CurveBank.load(args.bank)
-        curves, noise_std = list(bank.curves.values()), bank.noise_std
-        source = f"{args.bank.name}: {len(curves)} recorded curves, {len(bank.noise)} baseline repeats"
     cfg = EarlyStoppingConfig(
         min_progress=args.min_progress, min_curves=args.min_curves, delta=args.delta,
         margin=args.margin, percentile=args.percentile, eta=args.eta,
     )
+    print(f"{args.shuffles} arrival orders (seed {args.seed}); min_progress={cfg.min_progress} "
+          f"min_curves={cfg.min_curves} delta={cfg.delta} percentile={cfg.percentile} eta={cfg.eta}")
+    if args.synthetic:
+        curves = synthetic_curves(args.synthetic, seed=args.seed, points=args.eval_points, noise=0.01)
+        _replay_one(f"{args.synthetic} synthetic curves (noise σ 0.01)", curves, 0.01, cfg, args)
+        return
+    for path in args.bank:
+        if not path.is_file():
+            sys.exit(f"{path}: no curve bank; record one with --record, or replay --synthetic N")
+    for path in args.bank:
+        bank = CurveBank.load(path)
+        source = f"{path.name}: {len(bank.curves)} recorded curves, {len(bank.noise)} baseline repeats"
+        _replay_one(source, list(bank.curves.values()), bank.noise_std, cfg, args)
+
+
+def _replay_one(source: str, curves: list, noise_std: float, cfg: EarlyStoppingConfig, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     rows = replay_strategies(curves, cfg, strategies=args.strategies, shuffles=args.shuffles,
                              seed=args.seed, noise_std=noise_std)
-    print(f"{source}; {args.shuffles} arrival orders; min_progress={cfg.min_progress} "
-          f"min_curves={cfg.min_curves} delta={cfg.delta} percentile={cfg.percentile} eta={cfg.eta}")
     header = f"{'strategy':<11}{'used %':>8}{'saved %':>9}{'regret':>9}{'worst':>9}{'noise σ':>9}" \
              f"{'≤ noise':>9}{'stopped':>9}{'ms/call':>9}{'max ms':>9}"
-    print(header)
-    print("-" * len(header))
+    print(f"\n{source}\n{header}\n{'-' * len(header)}")
     for r in rows:
         print(f"{r.strategy:<11}{100 * r.compute_used:>8.1f}{100 * r.compute_saved:>9.1f}{r.regret_mean:>9.4f}"
               f"{r.regret_max:>9.4f}{r.noise_std:>9.4f}{'yes' if r.within_noise else 'no':>9}"
@@ -192,7 +204,9 @@ def replay(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--record", action="store_true", help="train configurations and store their curves")
-    ap.add_argument("--bank", type=Path, default=BANK)
+    ap.add_argument("--bank", type=Path, nargs="+", default=None,
+                    help="bank file(s): replay reads all (default: the shipped banks); --record and "
+                         "--add-noise take one (--record's default: the shipped bank of its --seed)")
     ap.add_argument("--synthetic", type=int, default=0, help="replay N synthetic curves instead of the bank")
     ap.add_argument("--seed", type=int, default=0)
     # record
@@ -216,6 +230,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eta", type=float, default=EarlyStoppingConfig.eta)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.record or args.add_noise:
+        if args.bank is not None and len(args.bank) != 1:
+            ap.error("--record and --add-noise write one bank: give one --bank")
+        if args.bank is None and args.add_noise:
+            ap.error("--add-noise: name the bank to add repeats to with --bank")
+        args.bank = args.bank[0] if args.bank else BANKS[0].with_name(
+            "curve_bank.json" if args.seed == 0 else f"curve_bank_seed{args.seed}.json")
+    else:
+        args.bank = args.bank or BANKS
     if args.record:
         record(args)
     elif args.add_noise:
