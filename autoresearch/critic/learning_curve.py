@@ -77,7 +77,7 @@ from linear_operator.utils.errors import NotPSDError
 from scipy.special import stdtr
 
 from autoresearch.config import EarlyStoppingConfig
-from autoresearch.critic.curves import Curve, clean_curve, final_value
+from autoresearch.critic.curves import Curve, clean_curve, final_value, value_at
 from autoresearch.critic.early_stopping import StopDecision, gate
 
 log = logging.getLogger(__name__)
@@ -366,7 +366,8 @@ class CurveStopper:
 
     ``P(final < incumbent - margin) < delta`` under the model's Student-t predictive, after
     ``min_progress`` and once ``min_curves`` trials have finished. Without an incumbent, the best
-    finished final val_bpb is used.
+    finished final val_bpb is used. A trial that is better than every finished curve was at its
+    progress is never stopped: the model would be extrapolating.
     """
 
     name = "curve"
@@ -387,7 +388,16 @@ class CurveStopper:
             incumbent = min(final_value(c) for c in curves)
         if len(partial) < 2:
             return StopDecision(stop=False, reason="curve: needs two evaluations to read a slope")
-        progress = partial[-1][0]
+        progress, value = partial[-1]
+        peers = [v for v in (value_at(c, progress) for c in curves) if math.isfinite(v)]
+        if peers and value < min(peers):
+            # Better than every finished curve was at this progress: the model would extrapolate
+            # beyond its data, and one fitted to a few poor curves predicts their (flat) finals.
+            # Replayed, such a model once stopped every good trial that came after five poor ones.
+            return StopDecision(
+                stop=False, reason=f"curve: leads every finished curve at progress {progress:.2f} "
+                f"({value:.4f} < {min(peers):.4f}); not judged by extrapolation",
+            )
         try:
             self.model.update(curves)
             mean, std = self.model.predict(partial)
