@@ -297,10 +297,10 @@ class EarlyStoppingConfig:
     min_progress: float = 0.2  # never stop a trial before this fraction of its budget
     percentile: float = 50.0  # percentile: stop when worse than this percentile of peers
     min_curves: int = 3  # finished curves needed before any stopping
-    # curve: stop when P(final < incumbent - margin) < delta. 0.15 because the model's P is now
-    # calibrated (held-out folds, Student-t): on bench/curve_bank.py's 100 tuning orders (--seed
-    # 100 --shuffles 100) 0.12 saves 59.3 % at regret 0.017, 0.15 saves 60.5 % at 0.019 (noise
-    # σ 0.021). The old model's overconfident P reached that trade-off near delta 0.01.
+    # curve: stop when P(final < incumbent - margin) < delta. 0.15 because the model's P is
+    # calibrated (held-out folds, Student-t): on bench/curve_bank.py's tuning orders (--seed 100)
+    # of the first bank 0.12-0.13 save 59-60 % at regret 0.011-0.021 and 0.15 61 % at 0.016 (noise
+    # σ 0.016); the second bank is within its noise floor from 0.10 to 0.20 (docs/MEASUREMENTS.md).
     delta: float = 0.15
     margin: float = 0.0
     eta: float = 3.0  # halving: keep 1/eta at each rung

@@ -41,8 +41,9 @@ on synthetic curves with noisy evaluations the stopper then saved about 10 point
 
 What did not help (``python bench/curve_bank.py`` replays, see docs/MEASUREMENTS.md): adding
 the partial curves of stopped trials as training data (their finals imputed by the model, with
-the imputation's variance as extra noise), a per-curve random-effect kernel term, and (as a
-prototype with Bayesian linear regressions) a one-step-ahead model rolled out to p = 1. Even
+the imputation's variance as extra noise), a per-curve random-effect kernel term, (as a
+prototype with Bayesian linear regressions) a one-step-ahead model rolled out to p = 1, and the
+configuration's own keys as extra inputs (wider predictive, less saved at the same regret). Even
 training on the *true* full curves of every trial seen so far moved the saved-compute/regret
 trade-off by less than the replay's noise: what limits early stopping on the bank is how little
 two evaluations tell about a curve's end, not the number of training curves.
