@@ -267,6 +267,11 @@ def _examples(
     return rows[:, :3], rows[:, 3], rows[:, 4].astype(int)
 
 
+# Bounds on the GP's hyper-parameters, in units of the standardised inputs and targets.
+_LENGTHSCALE_MIN, _LENGTHSCALE_MAX = 0.02, 30.0
+_VARIANCE_MIN, _VARIANCE_MAX = 1e-4, 20.0
+
+
 def _kernel():
     """Varying-coefficient linear kernel plus a smooth remainder, on inputs ``(p, y, slope)``.
 
@@ -295,11 +300,6 @@ def _kernel():
     )
     varying = scaled(rbf(active_dims=(0,))) * linear
     return varying + scaled(rbf(ard_num_dims=3, active_dims=(0, 1, 2)))
-
-
-# Bounds on the GP's hyper-parameters, in units of the standardised inputs and targets.
-_LENGTHSCALE_MIN, _LENGTHSCALE_MAX = 0.02, 30.0
-_VARIANCE_MIN, _VARIANCE_MAX = 1e-4, 20.0
 
 
 def _held_out_z2(
