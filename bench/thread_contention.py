@@ -25,10 +25,14 @@ import subprocess
 import sys
 import time
 
-SETTINGS = (  # (label, threads or None for --threads, extra env)
-    ("active (OpenMP default)", None, {"OMP_WAIT_POLICY": "ACTIVE"}),
-    ("passive", None, {"OMP_WAIT_POLICY": "PASSIVE"}),
-    ("one thread", 1, {}),
+# (label, threads or None for --threads, env: a value sets the variable, None removes it)
+UNSET = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}
+SETTINGS = (
+    ("libgomp default (unset)", None, UNSET),
+    ("active", None, {**UNSET, "OMP_WAIT_POLICY": "ACTIVE"}),
+    ("passive", None, {**UNSET, "OMP_WAIT_POLICY": "PASSIVE"}),
+    ("spin 10k, then sleep", None, {**UNSET, "GOMP_SPINCOUNT": "10000"}),
+    ("one thread", 1, UNSET),
 )
 
 CHILD = r"""
@@ -68,7 +72,7 @@ def _spin(stop: "mp.synchronize.Event") -> None:  # pragma: no cover - a deliber
 
 def measure(threads: int, env: dict[str, str], reps: int) -> dict[str, float]:
     out = subprocess.run([sys.executable, "-c", CHILD, str(threads), str(reps)], capture_output=True, text=True,
-                         env={**os.environ, **env}, check=True)
+                         env={k: v for k, v in {**os.environ, **env}.items() if v is not None}, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -93,7 +97,7 @@ def main() -> None:
             for p in spinners:
                 p.join()
     ref = rows[0][3]
-    print(f"{os.cpu_count()} cores; default GPT (4×128, ctx 64, batch 16); ratios vs active, quiet")
+    print(f"{os.cpu_count()} cores; default GPT (4×128, ctx 64, batch 16); ratios vs the first row")
     header = f"{'busy':>5}  {'setting':<24}{'threads':>8}{'train ms':>10}{'ratio':>7}{'eval ms':>9}{'ratio':>7}"
     print(header)
     print("-" * len(header))
