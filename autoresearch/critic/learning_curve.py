@@ -28,9 +28,10 @@ then judge it. As c(p) is a variance scale estimated from ν(p) held-out curves,
 Student-t with ν(p) degrees of freedom rather than Normal. Most of a campaign runs on few
 finished curves — stopped trials never finish — so this matters: with 4 random finished curves
 of the recorded bank, the old model (RBF kernel, closed-form calibration, Normal) put 16 % of
-held-out finals below its 5 % quantile at progress 0.2; this one puts 1 % there (8 % at 16
-curves, old 14 %), and its error at p = 0.2 is smaller (RMSE 0.24 vs 0.28 bpb at 4 curves,
-0.15 vs 0.18 at 16; on synthetic power-law curves 0.07 vs 0.30 at 8 curves). With fewer than
+held-out finals below its 5 % quantile at progress 0.2; this one puts 4 % there (9 % at 16
+curves, old 14 %; 5 % and 8 % on the second bank), with bounded hyper-parameters (RMSE at
+p = 0.2: 0.28 and 0.20 bpb at 4 and 16 curves, old 0.28 and 0.18; on synthetic power-law curves
+0.07 vs 0.30 at 8 curves). With fewer than
 about 6 curves the calibration itself is a guess (on synthetic curves 21 % still fall below the
 5 % quantile at 4 curves); ``min_curves`` and ν(p) are the guard there.
 
