@@ -46,20 +46,6 @@ BANKS = [Path(__file__).resolve().parent / name for name in ("curve_bank.json", 
 log = logging.getLogger("curve_bank")
 
 
-def _base(args: argparse.Namespace, campaign: str, budget: dict) -> tuple[list[str], object]:
-    """The overrides every bank run shares, and the experiment config they compose to."""
-    overrides = [
-        f"+campaign={campaign}",
-        "logger=none",
-        f"trainer.budget.kind={budget['kind']}",
-        f"trainer.budget.value={budget['value']}",
-        f"trainer.eval_points={args.eval_points}",
-        "trainer.device=cpu",
-        *args.override,
-    ]
-    return overrides, to_experiment_config(compose(overrides))
-
-
 def _train(runs: list[tuple[str, list[str]]], base_overrides: list[str]):
     """Train each ``(name, extra overrides)`` to its full budget; yield name, extra, result, curve."""
     from autoresearch.experiment import CURVE_FILE, run_experiment
@@ -80,7 +66,16 @@ def record(args: argparse.Namespace) -> None:
     from autoresearch.search import Hypothesis, SearchSpace
 
     budget = {"kind": args.budget_kind, "value": args.budget_value}
-    base_overrides, base_cfg = _base(args, args.campaign, budget)
+    base_overrides = [
+        f"+campaign={args.campaign}",
+        "logger=none",
+        f"trainer.budget.kind={args.budget_kind}",
+        f"trainer.budget.value={args.budget_value}",
+        f"trainer.eval_points={args.eval_points}",
+        "trainer.device=cpu",
+        *args.override,
+    ]
+    base_cfg = to_experiment_config(compose(base_overrides))
     space = SearchSpace.load(base_cfg.campaign.search_space)
     flat = flatten(to_dict(base_cfg))
     # The baseline's own values of the searched keys, pinned: a later change of a default must not

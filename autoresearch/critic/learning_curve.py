@@ -31,9 +31,9 @@ of the recorded bank, the old model (RBF kernel, closed-form calibration, Normal
 held-out finals below its 5 % quantile at progress 0.2; this one puts 4 % there (9 % at 16
 curves, old 14 %; 5 % and 8 % on the second bank), with bounded hyper-parameters (RMSE at
 p = 0.2: 0.28 and 0.20 bpb at 4 and 16 curves, old 0.28 and 0.18; on synthetic power-law curves
-0.07 vs 0.30 at 8 curves). With fewer than
-about 6 curves the calibration itself is a guess (on synthetic curves 21 % still fall below the
-5 % quantile at 4 curves); ``min_curves`` and ν(p) are the guard there.
+0.07 vs 0.30 at 8 curves). With fewer than about 6 curves the calibration itself is a guess
+(on synthetic curves 21 % still fall below the 5 % quantile at 4 curves); ``min_curves`` and
+ν(p) are the guard there.
 
 Why the drop and not the final value: curves of different configurations share their *shape*
 far more than their level. Why not the drop's rate per unit of remaining progress (tried):
@@ -376,7 +376,11 @@ class CurveStopper:
 
     def __init__(self, cfg: EarlyStoppingConfig, *, refit_growth: float = 1.25):
         self.cfg = cfg
-        self.model = LearningCurveModel(refit_growth=refit_growth, min_progress=cfg.min_progress)
+        self.refit_growth = refit_growth
+        self.model = self._new_model()
+
+    def _new_model(self) -> LearningCurveModel:
+        return LearningCurveModel(refit_growth=self.refit_growth, min_progress=self.cfg.min_progress)
 
     def should_stop(self, trial_id, partial, finished, incumbent) -> StopDecision:
         partial = clean_curve(partial)
@@ -410,7 +414,7 @@ class CurveStopper:
             # next decision fits a fresh model instead of warm-starting from this one.
             log.warning("curve: learning-curve model failed (%s: %s); keeping trial %s running and refitting "
                         "from scratch next time", type(err).__name__, err, trial_id)
-            self.model = LearningCurveModel(refit_growth=self.model.refit_growth, min_progress=self.cfg.min_progress)
+            self.model = self._new_model()
             return StopDecision(stop=False, reason=f"curve: model failed ({type(err).__name__}); kept running")
         dof = self.model.degrees_of_freedom(progress, progress - partial[-2][0])
         target = incumbent - self.cfg.margin
