@@ -210,8 +210,25 @@ def test_replay_accounts_compute_and_regret():
     assert [r.strategy for r in rows] == ["none", "halving"]
     assert rows[0].compute_saved == pytest.approx(0.0) and rows[0].within_noise
     assert rows[1].compute_saved > 0.1 and rows[1].runs == 2
-    curve = replay(curves[:10], CurveStopper(CFG), order[:10])
-    assert curve.stopped > 0 and curve.compute_used < 0.8
+
+    class Recording:  # the curve stopper, with each trial's last decision noted
+        name = "curve"
+
+        def __init__(self):
+            self.inner, self.reached = CurveStopper(CFG), {}
+
+        def should_stop(self, trial_id, partial, finished, incumbent):
+            decision = self.inner.should_stop(trial_id, partial, finished, incumbent)
+            # a stopped trial costs the progress it reached; one never stopped, its full budget
+            self.reached[trial_id] = partial[-1][0] if decision.stop else 1.0
+            return decision
+
+    recording = Recording()
+    curve = replay(curves[:10], recording, order[:10])
+    assert curve.stopped == sum(r < 1.0 for r in recording.reached.values()) > 0
+    assert curve.compute_used == pytest.approx(sum(recording.reached.values()) / 10) and curve.compute_used < 0.9
+    kept = [t for t, r in recording.reached.items() if r == 1.0]
+    assert curve.regret == pytest.approx(min(curves[t][-1][1] for t in kept) - min(c[-1][1] for c in curves[:10]))
 
 
 def test_curve_bank_round_trip(tmp_path):
@@ -262,3 +279,23 @@ def test_curve_stopper_does_not_stop_a_leader_after_a_few_poor_curves():
     incumbent = min(c[-1][1] for c in finished.values())
     decision = CurveStopper(EarlyStoppingConfig()).should_stop(99, bank.curves["config023"][:2], finished, incumbent)
     assert not decision.stop and "leads" in decision.reason
+
+
+def test_curve_stopper_does_not_stop_a_trial_falling_faster_than_every_finished_curve():
+    """The first shipped bank's best configuration (final 2.980, a low learning rate: high early,
+    steep late) after five middling ones finished: the model, which has seen no curve fall like it,
+    predicted 3.168 ± 0.031 and stopped it at progress 0.2 and 0.3. It falls fastest there."""
+    bank = CurveBank.load(Path(__file__).resolve().parents[1] / "bench" / "curve_bank.json")
+    names = ("config019", "config010", "config015", "config033", "config003")
+    finished = {i: bank.curves[k] for i, k in enumerate(names)}
+    incumbent = min(c[-1][1] for c in finished.values())
+    stopper = CurveStopper(EarlyStoppingConfig())
+    for n in (2, 3):
+        decision = stopper.should_stop(99, bank.curves["config034"][:n], finished, incumbent)
+        assert not decision.stop and "falls faster than every finished curve" in decision.reason
+    # The same value at 0.3, reached at the pace of the slowest finished curve, is the model's to judge: stopped.
+    first, (p2, _), (p3, v3) = bank.curves["config034"][:3]
+    smallest_drop = max(c[2][1] - c[1][1] for c in finished.values())  # from progress 0.2 to 0.3
+    gentle = [first, (p2, v3 - smallest_drop), (p3, v3)]
+    decision = stopper.should_stop(99, gentle, finished, incumbent)
+    assert decision.stop and decision.predicted is not None
