@@ -32,8 +32,9 @@ held-out finals below its 5 % quantile at progress 0.2; this one puts 4 % there 
 curves, old 14 %; 5 % and 8 % on the second bank), with bounded hyper-parameters (RMSE at
 p = 0.2: 0.28 and 0.20 bpb at 4 and 16 curves, old 0.28 and 0.18; on synthetic power-law curves
 0.07 vs 0.30 at 8 curves). With fewer than about 6 curves the calibration itself is a guess
-(on synthetic curves 21 % still fall below the 5 % quantile at 4 curves); ``min_curves`` and
-ν(p) are the guard there.
+(on synthetic curves 21 % still fall below the 5 % quantile at 4 curves); ν(p) (a t with a few
+degrees of freedom) and ``CurveStopper``'s refusal to judge a trial outside the finished curves
+are the guard there.
 
 Why the drop and not the final value: curves of different configurations share their *shape*
 far more than their level. Why not the drop's rate per unit of remaining progress (tried):
