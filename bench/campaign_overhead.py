@@ -9,6 +9,11 @@ real one (``python -m autoresearch +campaign=...``), timed from the outside. Goa
 
     python bench/campaign_overhead.py                        # quickstart space, 60 s trials, 6 hypotheses
     python bench/campaign_overhead.py --seconds 20 --trials 3  # a quicker look
+    python bench/campaign_overhead.py --seconds 20 --trials 3 trainer.threads=1  # trial speed, another setting
+
+It also prints the trials' training tokens/s by kind: the baselines share one configuration, so
+theirs compare thread settings (``trainer.threads``, an exported ``OMP_WAIT_POLICY``) as a
+campaign really runs them.
 """
 
 from __future__ import annotations
@@ -81,6 +86,14 @@ def main() -> None:
           f"hand-over and exit {statistics.median(outside):.2f} [{max(outside):.2f}] s, "
           f"between trials {statistics.median(gaps or [0]):.2f} [{max(gaps or [0]):.2f}] s")
     print(f"end (report, TSV, HParams) {tail:8.1f} s")
+    # Training speed inside the campaign's trials (baselines share one configuration, so theirs
+    # compare across thread settings: OMP_WAIT_POLICY=..., trainer.threads=N).
+    rates: dict[str, list[float]] = {}
+    for t in trials:
+        if float(t.metrics.get("tokens_per_second", 0) or 0) > 0:
+            rates.setdefault(t.kind, []).append(float(t.metrics["tokens_per_second"]))
+    print("training tokens/s, median [min-max] by kind: " + ", ".join(
+        f"{k} {statistics.median(v):.0f} [{min(v):.0f}-{max(v):.0f}]" for k, v in rates.items()))
     if args.keep:
         print(f"campaign directory: {root}")
 
