@@ -404,8 +404,9 @@ class CurveStopper:
 
     ``P(final < incumbent - margin) < delta`` under the model's Student-t predictive, after
     ``min_progress`` and once ``min_curves`` trials have finished. Without an incumbent, the best
-    finished final val_bpb is used. A trial that is better than every finished curve was at its
-    progress is never stopped: the model would be extrapolating.
+    finished final val_bpb is used. A trial outside the finished curves at its progress — ahead
+    of all of them, or falling faster than all of them — is never stopped: the model would be
+    extrapolating (``_outside_finished``).
     """
 
     name = "curve"
