@@ -192,7 +192,7 @@ def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("SHORT_TOKEN", "abc")  # too short to be a credential: left alone
     path = tmp_path / "k.sqlite"
     with KnowledgeStore(path) as store:
-        cid = store.upsert_campaign("c", {"llm": {"key": secret}}, "s", "d")
+        cid = store.upsert_campaign("c", {"llm": {"key": "ENV_NAME"}}, f"s {secret}", "d")
         hid = store.add_hypothesis(
             cid, {"overrides": {"x": secret}, "rationale": f"use {secret} and hunter2-but-longer abc"}, status="refused",
             refusal_code="forbidden", refusal_reason=f"interpolation resolved to {secret}",
@@ -203,7 +203,7 @@ def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
         store.add_finding(cid, hid, status="rejected", effect=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, q_value=None, n=3, details={"k": secret})
         assert store.hypotheses(cid)[0].rationale == "use *** and *** abc"
         assert store.trial(tid).error == "401 for key ***"
-        assert store.campaign("c").config == {"llm": {"key": "***"}}
+        assert store.campaign("c").search_space == "s ***"
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # the database and any WAL left
     assert secret.encode() not in data and b"hunter2-but-longer" not in data
     assert b"abc" in data
