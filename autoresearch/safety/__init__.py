@@ -16,6 +16,7 @@ from autoresearch.safety.escape import (
     markdown_inline,
     rich_escape,
     rich_text,
+    safe_name,
     terminal_text,
 )
 from autoresearch.safety.logs import SafeLogFilter, install_log_safety
@@ -41,6 +42,7 @@ __all__ = [
     "markdown_inline",
     "rich_escape",
     "rich_text",
+    "safe_name",
     "scrub",
     "scrub_text",
     "secret_env_names",

@@ -12,6 +12,8 @@ override or a lone surrogate means something to a terminal or a renderer and not
   it can hold no HTML, link, emphasis, heading, list marker or table cell boundary; clipped.
 * ``markdown_code`` — a block of untrusted lines (an error's tail) as a fenced code block whose
   fence is longer than any backtick run inside, so the text cannot close it.
+* ``safe_name`` — a name from outside used as one path component or a one-line label: letters,
+  digits, ``.``, ``_`` and ``-`` only, never ``..``, bounded in length.
 * ``rich_text`` / ``rich_escape`` — for rich: a ``Text`` (never parsed as markup) or a string
   with markup escaped, so ``[/]`` cannot crash a table and ``[link=…]`` cannot become a link.
 """
@@ -85,6 +87,16 @@ def markdown_code(text: Any, *, limit: int | None = DEFAULT_LIMIT, info: str = "
     longest = max((len(run) for run in re.findall(r"`+|~+", body)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{body}\n{fence}"
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: Any, *, default: str = "unnamed", limit: int = 64) -> str:
+    """``text`` as a single safe path component / label: other characters become ``_``, leading
+    dots and dashes are dropped (no ``..``, no hidden file, no option), clipped to ``limit``."""
+    name = _UNSAFE_NAME.sub("_", str(text)).lstrip(".-")[:limit].rstrip(".")
+    return name or default
 
 
 def rich_escape(text: Any, *, limit: int | None = None) -> str:
