@@ -77,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _literature(args, console)
         return _export(args, console)
     except (StoreError, LiteratureError, EmbedderUnavailable) as err:
-        errors.print(Text("error: ", style="red") + rich_text(err, keep_newlines=True), highlight=False)
+        errors.print(Text("error: ", style="red") + rich_text(err, keep_newlines=True), highlight=False, soft_wrap=True)
         return 2
 
 
