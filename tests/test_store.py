@@ -275,3 +275,14 @@ def test_kill_9_never_leaves_half_a_row(tmp_path):
             else:
                 assert t.status == "running" and t.metrics == {} and t.finished_at is None
         assert len(store.running_trials(trials[0].campaign_id)) <= 1
+
+
+def test_results_tsv_descriptions_carry_no_escape_sequence(store, tmp_path):
+    """An agent's rationale ends in results.tsv, which people `cat` in a terminal."""
+    cid = store.upsert_campaign("c", {}, "s", str(tmp_path))
+    hid = store.add_hypothesis(cid, {"overrides": {}, "rationale": "ok\x1b[2J\x1b]8;;http://evil.example\x07x\rforged"},
+                               status="proposed")
+    store.finish_trial(_trial(store, cid, hid), "completed", {"val_bpb": 2.5})
+    text = store.export_results_tsv(cid, tmp_path / "results.tsv").read_text()
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text
+    assert text.splitlines()[1].split("\t")[4] == "ok\\x1b[2J\\x1b]8;;http://evil.example\\x07x forged"

@@ -31,7 +31,7 @@ from autoresearch.store.rows import (
     TrialRow,
     trial_label,
 )
-from autoresearch.safety import find_secret, scrub, scrub_text, secret_values
+from autoresearch.safety import find_secret, scrub, scrub_text, secret_values, terminal_text
 
 log = logging.getLogger(__name__)
 
@@ -615,7 +615,8 @@ def _describe_trial(t: TrialRow, hypotheses: dict[int, HypothesisRow]) -> str:
         text = ", ".join(f"{k}={v}" for k, v in sorted(t.overrides.items())) or t.kind
     if t.kind in ("validation", "ablation"):
         text = f"[{t.kind} seed {t.seed}] {text}"
-    return " ".join(text.split())  # one line, no tabs: the format is tab-separated
+    # One line, no tabs (the format is tab-separated), no escape sequence for a terminal to act on.
+    return terminal_text(" ".join(text.split()), keep_tabs=False)
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
