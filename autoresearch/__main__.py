@@ -45,10 +45,11 @@ def main(cfg: DictConfig) -> None:
     overrides = list(hydra_cfg.overrides.task)
     if experiment.campaign is not None:
         from autoresearch.campaign import run_campaign
+        from autoresearch.store import SecretInConfigError
 
         try:
             run_campaign(experiment, overrides)
-        except ConfigError as err:
+        except (ConfigError, SecretInConfigError) as err:
             _fail(err)
         return
     from autoresearch.experiment import LOG_FILE, run_experiment

@@ -247,3 +247,20 @@ def test_knowledge_cli_scrubs_keys_from_a_literature_file(tmp_path):
     con.close()
     assert stored["abstract"] == f"fetched with {REDACTED}"
     assert KEYS["huggingface"].encode() not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.suffix != ".jsonl")
+
+
+def test_a_campaign_with_a_pasted_key_stops_at_start_with_one_clear_line(tmp_path):
+    """A real `python -m autoresearch` run: refused before any trial, before any row, the log clean."""
+    key = KEYS["openai-project"]
+    result = subprocess.run(
+        [sys.executable, "-m", "autoresearch", "+campaign=quickstart", f"agent.llm.api_key_env={key}",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, capture_output=True, text=True, env=_env(), timeout=600)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "error: the config of campaign 'quickstart' holds what looks like a secret at agent.llm.api_key_env" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert key not in (tmp_path / "run" / "run.log").read_text()
+    db = tmp_path / "outputs" / "knowledge.sqlite"  # knowledge.db, relative to where the campaign runs
+    assert db.exists()  # the store was opened: the refusal came from it, before its first row
+    with KnowledgeStore(db) as store:
+        assert store.campaigns() == []

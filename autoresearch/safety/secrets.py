@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import abc
 from typing import Any, Iterable, Mapping, Optional
 
 REDACTED = "***"
@@ -39,14 +40,16 @@ _KEY_PATTERNS = (
     re.compile(r"\bgithub_pat_[A-Za-z0-9_]{30,}"),
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
 )
-_BEARER = re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
+_BEARER = re.compile(r"\b((?i:bearer)\s+)[A-Za-z0-9._~+/=-]{6,}")
 # user:password (the password may hold any character but whitespace and "@") or a lone token-length user.
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<cred>[^/@\s:]+:[^@\s]*|[^/@\s:]{20,})@")
 _ASSIGNMENT = re.compile(
-    r"(?P<name>\b[A-Za-z_][A-Za-z0-9_]*(?:_KEY|_TOKEN|_SECRET|PASSWORD|PASSWD|_PASS|CREDENTIALS?))\b"
-    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;]{%d,})" % MIN_SECRET_CHARS,
-    re.IGNORECASE,
+    r"(?P<name>\b[A-Za-z_][A-Za-z0-9_]*(?i:_KEY|_TOKEN|_SECRET|PASSWORD|PASSWD|_PASS|CREDENTIALS?))\b"
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;]{%d,})" % MIN_SECRET_CHARS
 )
+# Every pattern above needs one of these substrings; most texts (keys, numbers, names) hold none,
+# and a substring test is far cheaper than the patterns.
+_NEEDLES = re.compile(r"sk-|hf_|gh|AKIA|ASIA|earer|EARER|[=:]")
 
 
 def secret_env_names(environ: Optional[Mapping[str, str]] = None) -> list[str]:
@@ -65,10 +68,20 @@ def secret_values(environ: Optional[Mapping[str, str]] = None) -> list[str]:
 def scrub_text(text: str, secrets: Optional[Iterable[str]] = None) -> str:
     """``text`` with every secret replaced by ``REDACTED``. ``secrets``: extra literal values to
     redact (default: the secret-named environment values, read now)."""
-    values = secret_values() if secrets is None else sorted({s for s in secrets if s}, key=len, reverse=True)
+    values = secret_values() if secrets is None else _longest_first(secrets)
+    return _scrub_text(text, values)
+
+
+def _longest_first(secrets: Iterable[str]) -> list[str]:
+    return sorted({s for s in secrets if s}, key=len, reverse=True)
+
+
+def _scrub_text(text: str, values: list[str]) -> str:
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
+    if not _NEEDLES.search(text):
+        return text
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: m[1] + REDACTED, text)
@@ -79,14 +92,14 @@ def scrub_text(text: str, secrets: Optional[Iterable[str]] = None) -> str:
 def scrub(value: Any, secrets: Optional[Iterable[str]] = None) -> Any:
     """A copy of ``value`` (a string or JSON-like structure) with every string scrubbed, dict keys
     included; the value under a credential-named key is replaced whole. Other scalars pass through."""
-    values = secret_values() if secrets is None else list(secrets)
+    values = secret_values() if secrets is None else _longest_first(secrets)
     return _scrub(value, values)
 
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return scrub_text(value, secrets)
-    if isinstance(value, Mapping):
+        return _scrub_text(value, secrets)
+    if isinstance(value, (dict, abc.Mapping)):
         return {
             _scrub(k, secrets): REDACTED if _names_secret(k, v) else _scrub(v, secrets) for k, v in value.items()
         }
@@ -109,7 +122,7 @@ def find_secret(value: Any) -> Optional[str]:
 def _find(value: Any, path: str) -> Optional[str]:
     if isinstance(value, str):
         return path if looks_like_secret(value) else None
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, abc.Mapping)):
         for k, v in value.items():
             child = f"{path}.{k}" if path else str(k)
             if _names_secret(k, v) or (found := _find(v, child)) is not None:
