@@ -16,6 +16,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from autoresearch.experiment.result import RunResult
 from autoresearch.search.hypothesis import Hypothesis
@@ -286,3 +288,42 @@ def test_results_tsv_descriptions_carry_no_escape_sequence(store, tmp_path):
     text = store.export_results_tsv(cid, tmp_path / "results.tsv").read_text()
     assert "\x1b" not in text and "\r" not in text and "\x07" not in text
     assert text.splitlines()[1].split("\t")[4] == "ok\\x1b[2J\\x1b]8;;http://evil.example\\x07x forged"
+
+
+_ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=200)  # surrogates and controls included
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_ANY_TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+_HUGE = st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1)
+_ANSWERS = st.fixed_dictionaries({}, optional={
+    "overrides": _JSONISH | st.dictionaries(_ANY_TEXT, _JSONISH | _HUGE, max_size=4),
+    "rationale": _ANY_TEXT | _JSONISH, "expected_effect": _ANY_TEXT | _JSONISH, "agent": _ANY_TEXT | _JSONISH,
+    "parent": st.integers() | _HUGE | _JSONISH, "extra": _JSONISH,
+}) | _JSONISH
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(answer={"rationale": "lone \ud800 surrogate", "agent": "\udfff", "parent": 10**30})
+@example(answer={"overrides": {"optim.lr": 10**400}, "parent": -(2**63) - 1})
+@given(answer=_ANSWERS)
+def test_whatever_an_agent_sends_the_store_records(store, answer):
+    """Issue 14 item 2 at the store's end: surrogates, huge integers (``parent``), odd types and
+    nesting become a stored row, never an exception out of the write."""
+    cid = store.upsert_campaign("fuzz", {}, "s", "d")
+    hid = store.add_hypothesis(cid, answer, status="refused", refusal_code="not_json", refusal_reason=str(answer)[:300])
+    row = store.hypothesis(hid)
+    assert row.parent is None or -(2**63) <= row.parent < 2**63
+    assert isinstance(row.rationale, str) and isinstance(row.raw, dict)
+
+
+def test_nesting_deeper_than_json_is_stored_as_a_clipped_picture(store):
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    cid = store.upsert_campaign("c", {}, "s", "d")
+    hid = store.add_hypothesis(cid, {"overrides": {}, "rationale": "r", "x": deep}, status="refused")
+    assert store.hypothesis(hid).raw["unstorable"] == "RecursionError"

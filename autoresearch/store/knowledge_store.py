@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import reprlib
 import sqlite3
 import threading
 import time
@@ -272,7 +273,7 @@ class KnowledgeStore:
                     _text(_str_or_empty(raw.get("rationale")), secrets),
                     _text(_str_or_empty(raw.get("expected_effect")), secrets),
                     _text(_str_or_empty(raw.get("agent")) or "unknown", secrets),
-                    parent if isinstance(parent, int) and not isinstance(parent, bool) else None,
+                    _sqlite_int(parent),
                     status,
                     fingerprint,
                     refusal_code,
@@ -640,15 +641,32 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_INT64 = range(-(2**63), 2**63)
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 2000, 200, 8
+
+
+def _sqlite_int(value: Any) -> Optional[int]:
+    """An integer SQLite can hold, else None (an agent's ``parent`` may be any JSON number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value in _INT64 else None
+
+
 def _json(value: Any, secrets: list[str]) -> str:
     # Round-trip through JSON first so that non-JSON values (Paths, numpy) are rendered to text
-    # before scrubbing sees them.
-    plain = json.loads(json.dumps(value, default=_json_default))
-    return json.dumps(scrub(plain, secrets), sort_keys=True)
+    # before scrubbing sees them. ensure_ascii keeps lone surrogates as escapes SQLite can store.
+    try:
+        plain = json.loads(json.dumps(value, default=_json_default))
+        return json.dumps(scrub(plain, secrets), sort_keys=True)
+    except (RecursionError, ValueError, TypeError) as err:
+        # Nested deeper than JSON (or Python) can follow: keep a clipped picture of it, never fail the write.
+        return json.dumps({"unstorable": f"{type(err).__name__}", "text": _text(_REPR.repr(value), secrets)})
 
 
 def _text(value: Optional[str], secrets: list[str]) -> Optional[str]:
-    return None if value is None else scrub_text(str(value), secrets)
+    """Scrubbed text SQLite can store: a lone surrogate (no UTF-8 form) becomes its escape."""
+    if value is None:
+        return None
+    return scrub_text(str(value), secrets).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _loads(text: Optional[str]) -> Any:
