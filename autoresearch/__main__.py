@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from autoresearch.config import ConfigError, to_experiment_config
+from autoresearch.safety import install_log_safety, scrub_text, terminal_text
 
 log = logging.getLogger("autoresearch")
 
@@ -28,12 +29,14 @@ def _fail(err: Exception) -> None:
     """One clear line per problem and a non-zero exit: no wall of traceback for bad input."""
     for line in str(err).splitlines():
         log.error("%s", line)
-        print(f"error: {line}", file=sys.stderr)
+        print(f"error: {terminal_text(scrub_text(line))}", file=sys.stderr)
     sys.exit(2)
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    # Hydra has set up the handlers by now: from here on no record can carry a key or forge a line.
+    install_log_safety()
     try:
         experiment = to_experiment_config(cfg)
     except ConfigError as err:
@@ -42,10 +45,11 @@ def main(cfg: DictConfig) -> None:
     overrides = list(hydra_cfg.overrides.task)
     if experiment.campaign is not None:
         from autoresearch.campaign import run_campaign
+        from autoresearch.store import SecretInConfigError
 
         try:
             run_campaign(experiment, overrides)
-        except ConfigError as err:
+        except (ConfigError, SecretInConfigError) as err:
             _fail(err)
         return
     from autoresearch.experiment import LOG_FILE, run_experiment

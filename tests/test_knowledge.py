@@ -27,7 +27,7 @@ from autoresearch.knowledge import (
     make_embedder,
 )
 from autoresearch.search.hypothesis import Hypothesis, config_fingerprint
-from autoresearch.store.cli import main as store_cli
+from autoresearch.knowledge.cli import main as store_cli
 
 
 

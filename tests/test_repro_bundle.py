@@ -18,9 +18,9 @@ import yaml
 
 from autoresearch.repro import REDACTED, BundleError, check_bundle, derive_seeds, finalize_bundle, write_bundle
 from autoresearch.repro.__main__ import main as repro_cli
-from autoresearch.repro.dockerfile import docker_requirements, locked_version, torch_install
-from autoresearch.repro.git import NOT_A_REPO, git_info
-from autoresearch.repro.secrets import scrub_text, secret_values
+from autoresearch.provenance.dockerfile import docker_requirements, locked_version, torch_install
+from autoresearch.provenance.git import NOT_A_REPO, git_info
+from autoresearch.safety import scrub_text, secret_values
 
 FAKE_KEY = "sk-test-4f9b2c7e1a0d4b8f9e6c3a5d7b1e2f40"
 FAKE_TOKEN = "ghp_FAKEtoken0123456789abcdefABCDEF"

@@ -16,6 +16,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from autoresearch.experiment.result import RunResult
 from autoresearch.search.hypothesis import Hypothesis
@@ -192,7 +194,7 @@ def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("SHORT_TOKEN", "abc")  # too short to be a credential: left alone
     path = tmp_path / "k.sqlite"
     with KnowledgeStore(path) as store:
-        cid = store.upsert_campaign("c", {"llm": {"key": secret}}, "s", "d")
+        cid = store.upsert_campaign("c", {"llm": {"key": "ENV_NAME"}}, f"s {secret}", "d")
         hid = store.add_hypothesis(
             cid, {"overrides": {"x": secret}, "rationale": f"use {secret} and hunter2-but-longer abc"}, status="refused",
             refusal_code="forbidden", refusal_reason=f"interpolation resolved to {secret}",
@@ -203,7 +205,7 @@ def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
         store.add_finding(cid, hid, status="rejected", effect=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, q_value=None, n=3, details={"k": secret})
         assert store.hypotheses(cid)[0].rationale == "use *** and *** abc"
         assert store.trial(tid).error == "401 for key ***"
-        assert store.campaign("c").config == {"llm": {"key": "***"}}
+        assert store.campaign("c").search_space == "s ***"
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # the database and any WAL left
     assert secret.encode() not in data and b"hunter2-but-longer" not in data
     assert b"abc" in data
@@ -275,3 +277,53 @@ def test_kill_9_never_leaves_half_a_row(tmp_path):
             else:
                 assert t.status == "running" and t.metrics == {} and t.finished_at is None
         assert len(store.running_trials(trials[0].campaign_id)) <= 1
+
+
+def test_results_tsv_descriptions_carry_no_escape_sequence(store, tmp_path):
+    """An agent's rationale ends in results.tsv, which people `cat` in a terminal."""
+    cid = store.upsert_campaign("c", {}, "s", str(tmp_path))
+    hid = store.add_hypothesis(cid, {"overrides": {}, "rationale": "ok\x1b[2J\x1b]8;;http://evil.example\x07x\rforged"},
+                               status="proposed")
+    store.finish_trial(_trial(store, cid, hid), "completed", {"val_bpb": 2.5})
+    text = store.export_results_tsv(cid, tmp_path / "results.tsv").read_text()
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text
+    assert text.splitlines()[1].split("\t")[4] == "ok\\x1b[2J\\x1b]8;;http://evil.example\\x07x forged"
+
+
+_ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=200)  # surrogates and controls included
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_ANY_TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+_HUGE = st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1)
+_ANSWERS = st.fixed_dictionaries({}, optional={
+    "overrides": _JSONISH | st.dictionaries(_ANY_TEXT, _JSONISH | _HUGE, max_size=4),
+    "rationale": _ANY_TEXT | _JSONISH, "expected_effect": _ANY_TEXT | _JSONISH, "agent": _ANY_TEXT | _JSONISH,
+    "parent": st.integers() | _HUGE | _JSONISH, "extra": _JSONISH,
+}) | _JSONISH
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(answer={"rationale": "lone \ud800 surrogate", "agent": "\udfff", "parent": 10**30})
+@example(answer={"overrides": {"optim.lr": 10**400}, "parent": -(2**63) - 1})
+@given(answer=_ANSWERS)
+def test_whatever_an_agent_sends_the_store_records(store, answer):
+    """Issue 14 item 2 at the store's end: surrogates, huge integers (``parent``), odd types and
+    nesting become a stored row, never an exception out of the write."""
+    cid = store.upsert_campaign("fuzz", {}, "s", "d")
+    hid = store.add_hypothesis(cid, answer, status="refused", refusal_code="not_json", refusal_reason=str(answer)[:300])
+    row = store.hypothesis(hid)
+    assert row.parent is None or -(2**63) <= row.parent < 2**63
+    assert isinstance(row.rationale, str) and isinstance(row.raw, dict)
+
+
+def test_nesting_deeper_than_json_is_stored_as_a_clipped_picture(store):
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    cid = store.upsert_campaign("c", {}, "s", "d")
+    hid = store.add_hypothesis(cid, {"overrides": {}, "rationale": "r", "x": deep}, status="refused")
+    assert store.hypothesis(hid).raw["unstorable"] == "RecursionError"

@@ -8,9 +8,10 @@ Layout under ``<cache_dir>/data/``::
     sha256-memo.json       file hashes keyed by (path, size, mtime), so warm calls re-hash nothing
 
 Many trial processes may ask for the same corpus at once. One builds it, under an exclusive
-lock, into a private temporary folder, and publishes it with one ``rename``: a reader sees
-either no folder or a complete one. Where file locks do not work (some network filesystems),
-two builders may both finish; the rename of the second fails and it uses the winner's files.
+lock (``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows), into a private temporary folder,
+and publishes it with one ``rename``: a reader sees either no folder or a complete one. Where
+file locks do not work (some network filesystems), two builders may both finish; the rename of
+the second fails and it uses the winner's files.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from filelock import FileLock
+
 log = logging.getLogger(__name__)
 
 MEMO_FILE = "sha256-memo.json"
@@ -38,21 +41,21 @@ def cache_key(spec: dict, prefix: str) -> str:
 
 @contextlib.contextmanager
 def build_lock(path: Path) -> Iterator[bool]:
-    """An exclusive advisory lock on ``path`` (blocking). Yields whether the lock is real: where
-    ``fcntl`` is missing it is a no-op, and atomic publication keeps that case correct, only
-    less frugal."""
+    """An exclusive lock on ``path`` (blocking), on every platform. Yields whether the lock is
+    real: where the filesystem refuses file locks it is a no-op, and atomic publication keeps that
+    case correct, only less frugal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
     try:
-        import fcntl
-    except ImportError:  # Windows
+        lock.acquire()
+    except (NotImplementedError, OSError) as err:
+        log.warning("no file lock on %s (%s): builders may duplicate work", path, err)
         yield False
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 def new_build_dir(root: Path, key: str) -> Path:
@@ -112,8 +115,5 @@ def save_memo(root: Path, memo: dict[str, str], before: dict[str, str]) -> None:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()

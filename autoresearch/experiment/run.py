@@ -54,7 +54,7 @@ def run_experiment(
     log.info("data: %s (%s tokenizer, %d train / %d val tokens)", data.manifest.get("source"),
              data.tokenizer.name, len(data.train), len(data.val))
     if bundle:
-        from autoresearch.repro import write_bundle
+        from autoresearch.provenance import write_bundle
 
         write_bundle(run_dir, config=to_dict(cfg), overrides=list(overrides), seed=cfg.seed,
                      data_manifest_sha256=data.manifest_sha256)
@@ -78,7 +78,7 @@ def run_experiment(
         tracker.close()
     result.save(run_dir / METRICS_FILE)
     if bundle:
-        from autoresearch.repro import finalize_bundle
+        from autoresearch.provenance import finalize_bundle
 
         finalize_bundle(run_dir)  # the bundle carries the recorded metrics a reproduction compares with
     return result

@@ -13,17 +13,24 @@ of), or a dict of comparisons (``gt``, ``ge``, ``lt``, ``le``, ``ne``; all must 
 
 The package ships ``known_results.jsonl``: short summaries in this project's own words, with
 citations, of results that bear on the shipped search spaces. Users add their own with
-``python -m autoresearch.store literature add FILE``; those live in the KnowledgeStore and replace a
+``python -m autoresearch.knowledge literature add FILE``; those live in the KnowledgeStore and replace a
 shipped record of the same id.
 
 How a hypothesis is matched, and why it is scored this way: the settings are the evidence that a
 hypothesis makes the change a paper studied, so a full settings match alone crosses the default
 threshold; touching a key the paper bears on, or saying something similar, only adds to it. A
 text-only match never flags a hypothesis (words are cheap; a config change is what runs).
+Every record is scored on its own, so a hypothesis that changes several keys is flagged when any
+known negative result crosses the threshold, whatever else it matches better.
+
+A literature file is untrusted input: it must be UTF-8, at most ``MAX_FILE_BYTES`` long, with
+records nested at most ``MAX_DEPTH`` deep and valid Unicode; every problem is reported with the
+file and line. Keys pasted into a record are scrubbed before it is stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -35,6 +42,7 @@ import numpy as np
 
 from autoresearch.knowledge.embedders import Embedder, cosine_top_k
 from autoresearch.knowledge.memory import as_hypothesis_dict, describe
+from autoresearch.safety import scrub
 from autoresearch.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,10 @@ REPLICATION = "replication"
 # meeting half of two settings needs text similarity ≥ 0.58; keys and text alone top out at 0.45.
 W_SETTINGS, W_KEYS, W_TEXT = 0.55, 0.15, 0.30
 DEFAULT_THRESHOLD = 0.6
+# A record is a flat object whose settings hold at most a comparison object: depth 3. Anything far
+# deeper is not a record, and Python's JSON parser would recurse on it until it fails.
+MAX_DEPTH = 8
+MAX_FILE_BYTES = 16 << 20  # the shipped file is ~10 kB; a literature of thousands of records fits
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "id": str,
@@ -134,6 +146,7 @@ class LiteratureMatch:
     settings_score: float
     text_score: float
     matched: dict[str, Any] = field(default_factory=dict)  # override key → the value that met the condition
+    others: tuple["LiteratureMatch", ...] = ()  # every other record above the threshold (``check``)
 
     @property
     def title(self) -> str:
@@ -152,7 +165,10 @@ class LiteratureMatch:
         return self.entry.citation
 
     def reason(self) -> str:
-        """One line for a refusal or a report."""
+        """One line for a refusal or a report: this match, then every other one above the threshold."""
+        return "; ".join(m._one_reason() for m in (self, *self.others))
+
+    def _one_reason(self) -> str:
         what = "matches a known negative result" if self.status == KNOWN_NEGATIVE else "replicates a known result"
         settings = ", ".join(f"{k}={v}" for k, v in sorted(self.matched.items())) or "text only"
         return f"{what} (score {self.score:.2f}; {settings}): {self.entry.claimed_effect} — {self.citation}"
@@ -232,12 +248,23 @@ def condition_holds(condition: Any, value: Any) -> bool:
 
 
 def load_jsonl(path: Path | str, *, source: Optional[str] = None) -> list[LiteratureEntry]:
-    """Read and validate a literature file; all problems are reported together."""
+    """Read and validate a literature file; all problems are reported together, by file and line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LiteratureError(f"{path}: literature file is {size} bytes, more than the {MAX_FILE_BYTES} allowed")
+        data = path.read_bytes()
     except OSError as err:
         raise LiteratureError(f"{path}: cannot read literature file: {err}") from err
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise LiteratureError(
+            f"{path}:{line}: not UTF-8 (byte {data[err.start]:#04x} at column {column}); save the file as UTF-8"
+        ) from None
     problems: list[str] = []
     records: list[dict] = []
     seen: dict[str, int] = {}
@@ -245,10 +272,9 @@ def load_jsonl(path: Path | str, *, source: Optional[str] = None) -> list[Litera
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            problems.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
+        record, problem = _parse_line(line)
+        if problem:
+            problems.append(f"{where}: {problem}")
             continue
         found = validate_record(record, where)
         if not found and record["id"] in seen:
@@ -260,6 +286,45 @@ def load_jsonl(path: Path | str, *, source: Optional[str] = None) -> list[Litera
     if problems:
         raise LiteratureError("invalid literature file:\n  " + "\n  ".join(problems))
     return [entry_from_record(r, source=source or str(path)) for r in records]
+
+
+def _parse_line(line: str) -> tuple[Any, Optional[str]]:
+    """``(record, None)`` or ``(None, problem)`` for one line of a literature file."""
+    depth = _bracket_depth(line)
+    if depth > MAX_DEPTH:
+        return None, f"nested {depth} levels deep, more than the {MAX_DEPTH} a record can use"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        return None, f"not valid JSON ({err.msg} at column {err.colno})"
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "holds a lone surrogate escape (\\ud800-\\udfff), which is not valid Unicode"
+    return record, None
+
+
+def _bracket_depth(line: str) -> int:
+    """The deepest ``[``/``{`` nesting of a JSON line, brackets inside strings not counted."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def entry_from_record(record: Mapping[str, Any], *, source: str) -> LiteratureEntry:
@@ -317,7 +382,14 @@ class Literature:
     def add_file(self, path: Path | str) -> int:
         """Validate a JSONL file and add its records to the store (replacing records of the same id)."""
         entries = load_jsonl(path)
-        count = self.store.put_literature([e.to_dict() for e in entries], source=str(Path(path).resolve()))
+        records = []
+        for entry in entries:
+            record = entry.to_dict()
+            clean = scrub(record)
+            if clean != record:
+                log.warning("literature: record %r of %s held what looks like a secret; it is stored redacted", clean["id"], path)
+            records.append(clean)
+        count = self.store.put_literature(records, source=str(Path(path).resolve()))
         self._entries, self._matrix = None, None
         log.info("literature: added %d record(s) from %s", count, path)
         return count
@@ -377,7 +449,13 @@ class Literature:
         return out[:k]
 
     def check(self, hypothesis: Any, context: Optional[Mapping[str, Any]] = None) -> Optional[LiteratureMatch]:
-        """The best match at or above ``threshold``, or None. A ``known_negative`` match means the
-        campaign flags the hypothesis and skips it unless ``campaign.retest_known_results``."""
-        best = self.matches(hypothesis, k=1, min_score=self.threshold, context=context)
-        return best[0] if best else None
+        """The match that decides, with every other record at or above ``threshold`` in ``others``;
+        None when none is. Any known negative above the threshold decides (the best-scoring one),
+        whatever else matches better: a ``known_negative`` match means the campaign flags the
+        hypothesis and skips it unless ``campaign.retest_known_results``."""
+        found = self.matches(hypothesis, k=len(self.entries), min_score=self.threshold, context=context)
+        if not found:
+            return None
+        negatives = [m for m in found if m.status == KNOWN_NEGATIVE]
+        first = negatives[0] if negatives else found[0]
+        return dataclasses.replace(first, others=tuple(m for m in found if m is not first))

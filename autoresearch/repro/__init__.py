@@ -1,5 +1,6 @@
-"""Reproducibility: a bundle for every trial, reruns that say whether a result came back, and
-discoveries that ``dvc repro`` re-trains.
+"""Reproducibility: reruns that say whether a result came back, and discoveries that ``dvc repro``
+re-trains. The bundle every trial writes lives in ``autoresearch.provenance`` (a lower room that
+``experiment`` imports too); its public names are re-exported here.
 
 * ``write_bundle(run_dir, config=..., overrides=..., seed=..., data_manifest_sha256=...)`` —
   ``run_dir/bundle/``: config, seeds, git state, data hash, ``pip freeze`` lock, hardware and a
@@ -11,15 +12,16 @@ discoveries that ``dvc repro`` re-trains.
 CLI: ``python -m autoresearch.repro {promote,reproduce,train-discovery,bundle-check}``.
 """
 
-from autoresearch.repro.bundle import (
+from autoresearch.provenance import (
+    LOCK_FILE_ENV,
     BundleError,
     check_bundle,
     derive_seeds,
     finalize_bundle,
     find_bundle,
+    pip_freeze,
     write_bundle,
 )
-from autoresearch.repro.environment import LOCK_FILE_ENV, pip_freeze
 from autoresearch.repro.discovery import Discovery, DiscoveryError, promote, register, train_discovery
 from autoresearch.repro.reproduce import (
     DETERMINISTIC_TOLERANCE,
@@ -29,7 +31,7 @@ from autoresearch.repro.reproduce import (
     default_tolerance,
     reproduce,
 )
-from autoresearch.repro.secrets import REDACTED, secret_env_names
+from autoresearch.safety import REDACTED, secret_env_names
 
 __all__ = [
     "LOCK_FILE_ENV",

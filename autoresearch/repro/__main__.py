@@ -56,18 +56,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from autoresearch.config import ConfigError
     from autoresearch.repro import BundleError, DiscoveryError
+    from autoresearch.safety import install_log_safety, scrub_text, terminal_text
 
+    install_log_safety()  # bundles come from elsewhere: their text must not forge or colour our lines
     try:
         return _run(args)
     except (BundleError, DiscoveryError, ConfigError, FileNotFoundError) as err:
         for line in str(err).splitlines():
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {terminal_text(scrub_text(line))}", file=sys.stderr)
         return 2
 
 
 def _run(args: argparse.Namespace) -> int:
     from autoresearch.repro import check_bundle, promote, reproduce, train_discovery
-    from autoresearch.repro.bundle import current_lock_sha256, find_bundle, load_index
+    from autoresearch.provenance.bundle import current_lock_sha256, find_bundle, load_index
 
     if args.command == "promote":
         path = promote(args.source, args.name, args.repo_root, trial=args.trial, finding=args.finding,

@@ -11,6 +11,12 @@ Tolerances (absolute, in bits per byte):
   load, so the rerun trains a different number of steps; 0.02 bpb is roughly the step-to-step
   spread of a short run's final loss. ``promote`` converts such trials to a steps budget so that
   discoveries reproduce at 1e-6.
+
+A bundle may come from elsewhere, so it is read as untrusted data: its config and overrides are
+plain YAML that must hold no interpolation (``${…}`` is refused, never resolved: an
+``${oc.env:…}`` would read this machine's environment), its name only labels the rerun's
+directory (sanitised, and the directory stays under ``outputs/repro/`` unless ``--out`` says
+otherwise), and where data is cached and where curves are logged are this machine's choices.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any, Optional
 
 import yaml
 
-from autoresearch.repro.bundle import (
+from autoresearch.provenance.bundle import (
     BUNDLE_DIR,
     METRICS_FILE,
     BundleError,
@@ -35,7 +41,8 @@ from autoresearch.repro.bundle import (
     find_bundle,
     load_index,
 )
-from autoresearch.repro.git import git_info
+from autoresearch.provenance.git import git_info
+from autoresearch.safety import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,9 @@ SECONDS_TOLERANCE = 0.02
 DETERMINISTIC_BUDGETS = ("steps", "tokens", "flops")
 COMPARED_METRICS = ("val_bpb", "test_bpb")
 REPORT_FILE = "reproduce.json"
+REPRO_ROOT = Path("outputs") / "repro"
+MAX_BUNDLE_YAML_BYTES = 1 << 20  # a resolved config is a few kB
+MAX_YAML_NODES = 100_000  # bounds the walk of a file built from YAML aliases
 
 
 @dataclass(kw_only=True)
@@ -135,7 +145,7 @@ def provenance_notes(bundle: Path, rerun_bundle: Optional[Path]) -> list[str]:
         now = load_index(rerun_bundle)
         now_commit, now_dirty, now_lock, now_data = now["git_commit"], now["git_dirty"], now["lock_sha256"], now["data_manifest_sha256"]
     else:
-        from autoresearch.repro.bundle import PACKAGE_ROOT
+        from autoresearch.provenance.bundle import PACKAGE_ROOT
 
         git = git_info(PACKAGE_ROOT)
         now_commit, now_dirty, now_lock, now_data = git["commit"], git["dirty"], current_lock_sha256(), None
@@ -152,6 +162,60 @@ def provenance_notes(bundle: Path, rerun_bundle: Optional[Path]) -> list[str]:
     return notes
 
 
+def _interpolation(value: Any, where: str, budget: list[int]) -> Optional[tuple[str, str]]:
+    """``(key, text)`` of the first string holding ``${`` in a YAML value, or None."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise BundleError(f"{where}: more than {MAX_YAML_NODES} values (YAML aliases?): not a bundle's config")
+    if isinstance(value, str):
+        return (where, value) if "${" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        if isinstance(key, str) and "${" in key:
+            return f"{where}.{key}", key
+        found = _interpolation(child, f"{where}[{key}]" if isinstance(value, list) else f"{where}.{key}", budget)
+        if found:
+            return found
+    return None
+
+
+def _untrusted_yaml(path: Path, kind: type) -> Any:
+    """A bundle file as plain data: bounded size, YAML's safe loader, no interpolation anywhere."""
+    try:
+        if path.stat().st_size > MAX_BUNDLE_YAML_BYTES:
+            raise BundleError(f"{path}: larger than {MAX_BUNDLE_YAML_BYTES} bytes: not a bundle's file")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise BundleError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+    data = kind() if data is None else data
+    if not isinstance(data, kind):
+        raise BundleError(f"{path}: expected a YAML {kind.__name__}, got {type(data).__name__}")
+    found = _interpolation(data, path.stem, [MAX_YAML_NODES])
+    if found:
+        key, text = found
+        raise BundleError(
+            f"{path}: {key} holds an interpolation ({text[:80]!r}); a bundle is data and is never "
+            "interpolated (autoresearch writes resolved values only): refusing to rerun it"
+        )
+    return data
+
+
+def load_bundle_config(bundle: Path) -> tuple[Any, list[str]]:
+    """``(ExperimentConfig, overrides)`` of a bundle, read as untrusted data (see the module doc)."""
+    from autoresearch.config import DataConfig, to_experiment_config
+
+    raw = _untrusted_yaml(bundle / "config.yaml", dict)
+    overrides = _untrusted_yaml(bundle / "overrides.yaml", list)
+    if not all(isinstance(o, str) for o in overrides):
+        raise BundleError(f"{bundle / 'overrides.yaml'}: must be a list of strings")
+    cfg = to_experiment_config(raw, file=str(bundle / "config.yaml"))
+    # Where prepared data is cached changes nothing it contains (the manifest hash checks that),
+    # and curves need not go where the bundle's author sent them.
+    cfg.data.cache_dir = os.environ.get("AUTORESEARCH_CACHE") or DataConfig().cache_dir
+    cfg.logger.kind = "none"
+    return cfg, overrides
+
+
 def reproduce(bundle_or_run_dir: Path, *, out_dir: Path | None = None, tolerance: float | None = None) -> ReproReport:
     """Rerun the bundle's config in a fresh run directory and compare with the recorded metrics.
 
@@ -159,20 +223,17 @@ def reproduce(bundle_or_run_dir: Path, *, out_dir: Path | None = None, tolerance
     ``default_tolerance`` (1e-6 for CPU runs with a deterministic budget). The report is also
     written to ``<out_dir>/reproduce.json``.
     """
-    from autoresearch.config import load_config
     from autoresearch.experiment import evaluate_test, run_experiment
 
     bundle = find_bundle(Path(bundle_or_run_dir))
     recorded, recorded_path = recorded_metrics(bundle)
-    cfg = load_config(bundle / "config.yaml")
-    overrides = yaml.safe_load((bundle / "overrides.yaml").read_text()) or []
-    if os.environ.get("AUTORESEARCH_CACHE"):
-        # Where prepared data is cached changes nothing it contains (the manifest hash checks that).
-        cfg.data.cache_dir = os.environ["AUTORESEARCH_CACHE"]
+    cfg, overrides = load_bundle_config(bundle)
     if recorded.get("test_bpb") is not None:
         cfg.trainer.save_checkpoint = True
     if out_dir is None:
-        out_dir = Path("outputs/repro") / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        out_dir = REPRO_ROOT / f"{safe_name(cfg.name, default='bundle')}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        if not out_dir.resolve().is_relative_to(REPRO_ROOT.resolve()):  # safe_name makes this hold; kept as the rule
+            raise BundleError(f"{bundle}: its name {cfg.name!r} would put the rerun outside {REPRO_ROOT}")
     out_dir = Path(out_dir)
     log.info("reproducing %s (recorded %s) in %s", bundle, recorded_path, out_dir)
 

@@ -1,6 +1,7 @@
 """The KnowledgeStore: one SQLite file (WAL, versioned schema) holding everything campaigns learn.
 
-``python -m autoresearch.store search "rope base"`` asks it questions from the shell.
+Its command line (search, literature, export-tsv) is ``python -m autoresearch.knowledge``, the room
+that reads the store with embeddings and literature.
 """
 
 from autoresearch.store.knowledge_store import (
@@ -8,6 +9,7 @@ from autoresearch.store.knowledge_store import (
     DEFAULT_DB,
     TSV_COLUMNS,
     KnowledgeStore,
+    SecretInConfigError,
     StoreError,
     StoreVersionError,
     TrialFinishedError,
@@ -28,7 +30,6 @@ from autoresearch.store.rows import (
     trial_label,
 )
 from autoresearch.store._schema import SCHEMA_VERSION
-from autoresearch.store.secrets import REDACTED, scrub_secrets
 
 __all__ = [
     "DB_ENV",
@@ -37,7 +38,6 @@ __all__ = [
     "FINDING_STATUSES",
     "FINISHED_STATUSES",
     "HYPOTHESIS_STATUSES",
-    "REDACTED",
     "SCHEMA_VERSION",
     "TRIAL_KINDS",
     "TRIAL_STATUSES",
@@ -47,11 +47,11 @@ __all__ = [
     "FindingRow",
     "HypothesisRow",
     "KnowledgeStore",
+    "SecretInConfigError",
     "StoreError",
     "StoreVersionError",
     "TrialFinishedError",
     "TrialRow",
     "default_db_path",
-    "scrub_secrets",
     "trial_label",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import reprlib
 import sqlite3
 import threading
 import time
@@ -30,7 +32,7 @@ from autoresearch.store.rows import (
     TrialRow,
     trial_label,
 )
-from autoresearch.store.secrets import scrub_secrets, secret_values
+from autoresearch.safety import find_secret, scrub, scrub_text, secret_values, terminal_text
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,10 @@ class StoreError(Exception):
 
 class StoreVersionError(StoreError):
     """The database file was written with another schema (or by another program)."""
+
+
+class SecretInConfigError(StoreError):
+    """A config to be stored holds a secret; the message names the key (never the value)."""
 
 
 class TrialFinishedError(StoreError):
@@ -88,8 +94,9 @@ class KnowledgeStore:
     (``running_trials``); the campaign decides whether to re-run them.
 
     **Secrets never reach the file.** Every text and JSON value is scrubbed before it is
-    written: values of environment variables named ``*_KEY``, ``*_TOKEN``, ``*_SECRET`` or
-    ``*PASSWORD`` (longer than 8 characters) become ``***``.
+    written, by the project's one scrubber (``autoresearch.safety``): keys in the common formats,
+    bearer tokens, URL credentials and the values of secret-named environment variables become
+    ``***``.
 
     **Versioned schema.** ``PRAGMA user_version`` holds the schema version and
     ``PRAGMA application_id`` marks the file as ours. A file of another version, or a foreign
@@ -106,6 +113,7 @@ class KnowledgeStore:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so each write method is exactly one
         # transaction. check_same_thread=False + the lock: any thread may use the one connection.
         self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row  # rows map to the frozen dataclasses by column name
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             self._open_schema()
@@ -185,13 +193,23 @@ class KnowledgeStore:
                 raise
             self._conn.execute("COMMIT")
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, tuple(params)).fetchall()
 
     # ------------------------------------------------------------------ campaigns
     def upsert_campaign(self, name: str, config: dict, search_space: str, campaign_dir: str) -> int:
-        """Create the campaign, or update its config/search space/directory and keep its id (resume)."""
+        """Create the campaign, or update its config/search space/directory and keep its id (resume).
+
+        A config holding a secret (a key pasted where the *name* of its variable belongs) is refused
+        with ``SecretInConfigError`` before anything is written."""
+        where = find_secret(config)
+        if where is not None:
+            raise SecretInConfigError(
+                f"the config of campaign {name!r} holds what looks like a secret at {where or 'its top level'}: "
+                "put the key in an environment variable and give the variable's NAME (e.g. "
+                "agent.llm.api_key_env=OPENAI_API_KEY); nothing was stored"
+            )
         secrets = secret_values()
         now = time.time()
         with self._write() as conn:
@@ -255,7 +273,7 @@ class KnowledgeStore:
                     _text(_str_or_empty(raw.get("rationale")), secrets),
                     _text(_str_or_empty(raw.get("expected_effect")), secrets),
                     _text(_str_or_empty(raw.get("agent")) or "unknown", secrets),
-                    parent if isinstance(parent, int) and not isinstance(parent, bool) else None,
+                    _sqlite_int(parent),
                     status,
                     fingerprint,
                     refusal_code,
@@ -598,7 +616,8 @@ def _describe_trial(t: TrialRow, hypotheses: dict[int, HypothesisRow]) -> str:
         text = ", ".join(f"{k}={v}" for k, v in sorted(t.overrides.items())) or t.kind
     if t.kind in ("validation", "ablation"):
         text = f"[{t.kind} seed {t.seed}] {text}"
-    return " ".join(text.split())  # one line, no tabs: the format is tab-separated
+    # One line, no tabs (the format is tab-separated), no escape sequence for a terminal to act on.
+    return terminal_text(" ".join(text.split()), keep_tabs=False)
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -622,114 +641,73 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_INT64 = range(-(2**63), 2**63)
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel = 2000, 200, 8
+
+
+def _sqlite_int(value: Any) -> Optional[int]:
+    """An integer SQLite can hold, else None (an agent's ``parent`` may be any JSON number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value in _INT64 else None
+
+
 def _json(value: Any, secrets: list[str]) -> str:
     # Round-trip through JSON first so that non-JSON values (Paths, numpy) are rendered to text
-    # before scrubbing sees them.
-    plain = json.loads(json.dumps(value, default=_json_default))
-    return json.dumps(scrub_secrets(plain, secrets), sort_keys=True)
+    # before scrubbing sees them. ensure_ascii keeps lone surrogates as escapes SQLite can store.
+    try:
+        plain = json.loads(json.dumps(value, default=_json_default))
+        return json.dumps(scrub(plain, secrets), sort_keys=True)
+    except (RecursionError, ValueError, TypeError) as err:
+        # Nested deeper than JSON (or Python) can follow: keep a clipped picture of it, never fail the write.
+        return json.dumps({"unstorable": f"{type(err).__name__}", "text": _text(_REPR.repr(value), secrets)})
 
 
 def _text(value: Optional[str], secrets: list[str]) -> Optional[str]:
-    return None if value is None else scrub_secrets(str(value), secrets)
+    """Scrubbed text SQLite can store: a lone surrogate (no UTF-8 form) becomes its escape."""
+    if value is None:
+        return None
+    return scrub_text(str(value), secrets).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _loads(text: Optional[str]) -> Any:
     return {} if text is None else json.loads(text)
 
 
-_CAMPAIGN_COLS = "id, name, config, search_space, campaign_dir, created_at, updated_at"
-_HYPOTHESIS_COLS = (
-    "id, campaign_id, overrides, rationale, expected_effect, agent, parent, status, fingerprint, "
-    "refusal_code, refusal_reason, raw, created_at"
-)
-_TRIAL_COLS = (
-    "id, campaign_id, hypothesis_id, kind, seed, overrides, config, fingerprint, run_dir, status, metrics, "
-    "error, decision, note, started_at, finished_at"
-)
-_AGENT_CALL_COLS = (
-    "id, campaign_id, agent, model, ok, latency_s, prompt_tokens, completion_tokens, cost_usd, error, created_at"
-)
-_FINDING_COLS = (
-    "id, campaign_id, hypothesis_id, status, effect, ci_low, ci_high, p_value, q_value, n, test_bpb, details, "
-    "created_at, updated_at"
-)
+# Columns holding JSON, decoded on read; every other column maps to its field as stored.
+_JSON_COLUMNS = frozenset({"config", "overrides", "raw", "metrics", "details"})
 
 
-def _campaign_row(r: tuple) -> CampaignRow:
-    return CampaignRow(
-        id=r[0], name=r[1], config=_loads(r[2]), search_space=r[3], campaign_dir=r[4], created_at=r[5], updated_at=r[6]
-    )
+def _columns(row_type: type) -> str:
+    """The SELECT list of a row dataclass: its fields are the table's column names."""
+    return ", ".join(f.name for f in dataclasses.fields(row_type))
 
 
-def _hypothesis_row(r: tuple) -> HypothesisRow:
-    return HypothesisRow(
-        id=r[0],
-        campaign_id=r[1],
-        overrides=_loads(r[2]),
-        rationale=r[3],
-        expected_effect=r[4],
-        agent=r[5],
-        parent=r[6],
-        status=r[7],
-        fingerprint=r[8],
-        refusal_code=r[9],
-        refusal_reason=r[10],
-        raw=_loads(r[11]),
-        created_at=r[12],
-    )
+def _decoded(r: sqlite3.Row) -> dict[str, Any]:
+    return {key: _loads(r[key]) if key in _JSON_COLUMNS else r[key] for key in r.keys()}
 
 
-def _trial_row(r: tuple) -> TrialRow:
-    return TrialRow(
-        id=r[0],
-        campaign_id=r[1],
-        hypothesis_id=r[2],
-        kind=r[3],
-        seed=r[4],
-        overrides=_loads(r[5]),
-        config=_loads(r[6]),
-        fingerprint=r[7],
-        run_dir=r[8],
-        status=r[9],
-        metrics=_loads(r[10]),
-        error=r[11],
-        decision=r[12],
-        note=r[13],
-        started_at=r[14],
-        finished_at=r[15],
-    )
+_CAMPAIGN_COLS = _columns(CampaignRow)
+_HYPOTHESIS_COLS = _columns(HypothesisRow)
+_TRIAL_COLS = _columns(TrialRow)
+_AGENT_CALL_COLS = _columns(AgentCallRow)
+_FINDING_COLS = _columns(FindingRow)
 
 
-def _agent_call_row(r: tuple) -> AgentCallRow:
-    return AgentCallRow(
-        id=r[0],
-        campaign_id=r[1],
-        agent=r[2],
-        model=r[3],
-        ok=bool(r[4]),
-        latency_s=r[5],
-        prompt_tokens=r[6],
-        completion_tokens=r[7],
-        cost_usd=r[8],
-        error=r[9],
-        created_at=r[10],
-    )
+def _campaign_row(r: sqlite3.Row) -> CampaignRow:
+    return CampaignRow(**_decoded(r))
 
 
-def _finding_row(r: tuple) -> FindingRow:
-    return FindingRow(
-        id=r[0],
-        campaign_id=r[1],
-        hypothesis_id=r[2],
-        status=r[3],
-        effect=r[4],
-        ci_low=r[5],
-        ci_high=r[6],
-        p_value=r[7],
-        q_value=r[8],
-        n=r[9],
-        test_bpb=r[10],
-        details=_loads(r[11]),
-        created_at=r[12],
-        updated_at=r[13],
-    )
+def _hypothesis_row(r: sqlite3.Row) -> HypothesisRow:
+    return HypothesisRow(**_decoded(r))
+
+
+def _trial_row(r: sqlite3.Row) -> TrialRow:
+    return TrialRow(**_decoded(r))
+
+
+def _agent_call_row(r: sqlite3.Row) -> AgentCallRow:
+    return AgentCallRow(**{**_decoded(r), "ok": bool(r["ok"])})
+
+
+def _finding_row(r: sqlite3.Row) -> FindingRow:
+    return FindingRow(**_decoded(r))

@@ -18,7 +18,7 @@
     bundle.json              index: a summary and the sha256 of every file above
 
 ``bundle.json`` is written last and removed first, so its presence means a complete bundle.
-No value of a secret-named environment variable is written anywhere (``repro.secrets``).
+No secret is written anywhere: every value passes the project's one scrubber (``autoresearch.safety``).
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ from typing import Any, Optional
 
 import yaml
 
-from autoresearch.data import file_sha256
-from autoresearch.repro.dockerfile import DOCKER_REQUIREMENTS, DOCKERIGNORE, docker_requirements, render_dockerfile
-from autoresearch.repro.environment import environment_info, pip_freeze
-from autoresearch.repro.git import git_info
-from autoresearch.repro.secrets import scrub, scrub_text, secret_values
+from autoresearch.provenance.dockerfile import DOCKER_REQUIREMENTS, DOCKERIGNORE, docker_requirements, render_dockerfile
+from autoresearch.provenance.environment import environment_info, pip_freeze
+from autoresearch.provenance.git import git_info
+from autoresearch.safety import scrub, scrub_text, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +52,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 class BundleError(ValueError):
     """A bundle that is missing, incomplete or altered; the message names the file."""
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def derive_seeds(seed: int, *, split_seed: Optional[int] = None) -> dict[str, Any]:

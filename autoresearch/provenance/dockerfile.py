@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
+from autoresearch.safety import safe_name
+
 TORCH_INDEX = "https://download.pytorch.org/whl"
 DOCKER_REQUIREMENTS = "requirements.docker.txt"
 _REQ = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(?P<version>\S+)")
@@ -60,6 +62,7 @@ def torch_install(torch_version: str, cuda: Optional[str]) -> tuple[str, str]:
 
 def render_dockerfile(*, env: dict[str, Any], lock_text: str, git: dict[str, Any], run_name: str, device: str) -> str:
     """The Dockerfile text. ``env`` is ``environment_info()``, ``git`` is ``git_info()``."""
+    run_name = safe_name(run_name)  # it lands in a comment line: a newline in it would add an instruction
     major_minor = ".".join(env["python"].split(".")[:2])
     torch_version = locked_version(lock_text, "torch") or env["torch"]
     torch_args, torch_why = torch_install(torch_version, env.get("cuda"))

@@ -1,12 +1,14 @@
-"""Command line for the knowledge store.
+"""Command line for what campaigns know: search past experiments and the literature, add
+literature, export a campaign's results.
 
-    python -m autoresearch.store search "rope base" [--db PATH] [--k 5] [--literature]
-    python -m autoresearch.store literature add FILE [--db PATH]
-    python -m autoresearch.store literature list [--db PATH]
-    python -m autoresearch.store export-tsv CAMPAIGN [--db PATH] [--out PATH]
+    python -m autoresearch.knowledge search "rope base" [--db PATH] [--k 5] [--literature]
+    python -m autoresearch.knowledge literature add FILE [--db PATH]
+    python -m autoresearch.knowledge literature list [--db PATH]
+    python -m autoresearch.knowledge export-tsv CAMPAIGN [--db PATH] [--out PATH]
 
 The store defaults to ``outputs/knowledge.sqlite`` (``$AUTORESEARCH_DB`` overrides): one file for
-every campaign, so a search covers them all.
+every campaign, so a search covers them all. Everything shown comes from campaigns and files, so
+it is handed to rich as ``Text`` (never parsed as markup) with control characters made visible.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autoresearch.store.knowledge_store import DB_ENV, KnowledgeStore, StoreError, default_db_path
+from autoresearch.knowledge.embedders import EmbedderUnavailable, HashingEmbedder, make_embedder
+from autoresearch.knowledge.literature import Literature, LiteratureError
+from autoresearch.knowledge.memory import Memory, format_overrides
+from autoresearch.safety import install_log_safety, rich_text
+from autoresearch.store import DB_ENV, KnowledgeStore, StoreError, default_db_path
 
 log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m autoresearch.store", description="Search and export the knowledge store.")
+    parser = argparse.ArgumentParser(prog="python -m autoresearch.knowledge", description="Search and export the knowledge store.")
     db_help = f"the store (default: ${DB_ENV} or outputs/knowledge.sqlite)"
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -61,8 +67,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     console = Console()
     errors = Console(stderr=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from autoresearch.knowledge import EmbedderUnavailable, LiteratureError  # the store package must not need knowledge
-
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_safety()
     try:
         if args.command == "search":
             return _search(args, console)
@@ -70,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _literature(args, console)
         return _export(args, console)
     except (StoreError, LiteratureError, EmbedderUnavailable) as err:
-        errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
+        errors.print(Text("error: ", style="red") + rich_text(err, keep_newlines=True), highlight=False, soft_wrap=True)
         return 2
 
 
@@ -82,8 +89,6 @@ def _existing_store(db: Optional[Path]) -> KnowledgeStore:
 
 
 def _search(args: argparse.Namespace, console: Console) -> int:
-    from autoresearch.knowledge import Literature, Memory, format_overrides, make_embedder
-
     with _existing_store(args.db) as store:
         embedder = make_embedder(args.embedder)
         campaign_id = None
@@ -94,7 +99,7 @@ def _search(args: argparse.Namespace, console: Console) -> int:
             campaign_id = row.id
         neighbours = Memory(store, embedder).nearest(args.query, k=args.k, campaign_id=campaign_id)
         if neighbours:
-            table = Table(title=f"experiments nearest {args.query!r} ({embedder.name})")
+            table = Table(title=rich_text(f"experiments nearest {args.query!r} ({embedder.name})"))
             table.add_column("trial", no_wrap=True)
             table.add_column("campaign")
             table.add_column("status")
@@ -106,42 +111,42 @@ def _search(args: argparse.Namespace, console: Console) -> int:
             for n in neighbours:
                 status = n.status + (f" ({n.decision})" if n.decision else "")
                 bpb = f"{n.val_bpb:.4f}" if n.val_bpb is not None else "-"
-                table.add_row(n.label, n.campaign, status, bpb, f"{n.score:.2f}", format_overrides(n.overrides), n.run_dir)
+                cells = (n.label, n.campaign, status, bpb, f"{n.score:.2f}", format_overrides(n.overrides), n.run_dir)
+                table.add_row(*(rich_text(c) for c in cells))
             console.print(table)
         else:
-            console.print(f"no finished experiments in {store.path} yet")
+            console.print(rich_text(f"no finished experiments in {store.path} yet"))
         if args.literature:
             hits = Literature(store, embedder).search(args.query, k=args.k)
-            table = Table(title=f"known results nearest {args.query!r}")
+            table = Table(title=rich_text(f"known results nearest {args.query!r}"))
             table.add_column("sim", justify="right", no_wrap=True)
             table.add_column("effect", no_wrap=True)
             table.add_column("result")
             table.add_column("url", overflow="fold")
             for entry, score in hits:
-                result = Text(f"{entry.title} ({entry.authors or 'n.a.'}, {entry.year})\n", style="bold")
-                result.append(entry.claimed_effect, style="")
-                table.add_row(f"{score:.2f}", entry.effect_direction, result, entry.url)
+                result = rich_text(f"{entry.title} ({entry.authors or 'n.a.'}, {entry.year})", style="bold")
+                result.append("\n")
+                result.append_text(rich_text(entry.claimed_effect))
+                table.add_row(f"{score:.2f}", rich_text(entry.effect_direction), result, rich_text(entry.url))
             console.print(table)
     return 0
 
 
 def _literature(args: argparse.Namespace, console: Console) -> int:
-    from autoresearch.knowledge import HashingEmbedder, Literature
-
     path = args.db or default_db_path()
     with KnowledgeStore(path) as store:
         # Adding and listing need no vectors; entries are embedded lazily on the first search.
         literature = Literature(store, HashingEmbedder())
         if args.literature_command == "add":
             count = literature.add_file(args.file)
-            console.print(f"added {count} literature record(s) from {args.file} to {store.path}")
+            console.print(rich_text(f"added {count} literature record(s) from {args.file} to {store.path}"))
             return 0
-        table = Table(title=f"literature ({len(literature.entries)} records)")
+        table = Table(title=Text(f"literature ({len(literature.entries)} records)"))
         for name in ("id", "effect", "year", "title", "settings", "source"):
             table.add_column(name)
         for e in literature.entries:
             settings = ", ".join(f"{k}={v}" for k, v in e.settings.items())
-            table.add_row(e.id, e.effect_direction, str(e.year), e.title, settings, e.source)
+            table.add_row(*(rich_text(c) for c in (e.id, e.effect_direction, str(e.year), e.title, settings, e.source)))
         console.print(table)
     return 0
 
@@ -153,5 +158,5 @@ def _export(args: argparse.Namespace, console: Console) -> int:
             raise StoreError(f"{store.path} has no campaign {args.campaign!r} (known: {[c.name for c in store.campaigns()]})")
         out = args.out or Path(row.campaign_dir) / "results.tsv"
         store.export_results_tsv(row.id, out)
-        console.print(f"wrote {out}")
+        console.print(rich_text(f"wrote {out}"))
     return 0

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from typing import Any
 
+from autoresearch.safety import scrub_text
+
 log = logging.getLogger(__name__)
 
 # Libraries whose versions change what a run computes or how it is driven; recorded by name so
@@ -50,14 +52,16 @@ LOCK_FILE_ENV = "AUTORESEARCH_LOCK_FILE"
 
 
 def pip_freeze(*, refresh: bool = False) -> tuple[str, str]:
-    """``(text, how)``: this interpreter's ``pip freeze`` output and how it was obtained."""
+    """``(text, how)``: this interpreter's ``pip freeze`` output, scrubbed (requirement URLs may
+    carry credentials or tokens), and how it was obtained."""
     if refresh:
         _freeze.cache_clear()
     shared = os.environ.get(LOCK_FILE_ENV)
     if shared and not refresh and os.path.isfile(shared):
-        with open(shared) as fh:
-            return fh.read(), "pip freeze (taken once by the campaign)"
-    return _freeze(sys.executable)
+        with open(shared, encoding="utf-8", errors="replace") as fh:
+            return scrub_text(fh.read()), "pip freeze (taken once by the campaign)"
+    text, how = _freeze(sys.executable)
+    return scrub_text(text), how
 
 
 def _version(dist: str) -> str | None:
