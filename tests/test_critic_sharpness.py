@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from autoresearch.config import ModelConfig, SharpnessConfig
-from autoresearch.critic import Intervention, SharpnessMonitor, hutchinson_trace, hvp_forward
+from autoresearch.train import Intervention, SharpnessMonitor, hutchinson_trace, hvp_forward
 
 
 def test_trace_of_a_quadratic_with_diagonal_hessian_is_exact():

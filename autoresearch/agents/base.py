@@ -15,13 +15,15 @@ from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
 from autoresearch.search.hypothesis import Proposal, config_fingerprint
 
-# Trial statuses, as ``autoresearch.experiment.result`` defines them (a test keeps them equal).
-# Repeated here because importing the experiment package pulls in torch, which most agents
-# never need (seconds of start-up for the playbook or the llm agent).
-COMPLETED, EARLY_STOPPED, DIVERGED, CRASHED, TIMEOUT, REFUSED = (
-    "completed", "early_stopped", "diverged", "crashed", "timeout", "refused",
+from autoresearch.result import (  # the one trial-status vocabulary (a leaf module: no torch)
+    COMPLETED,
+    CRASHED,
+    DIVERGED,
+    EARLY_STOPPED,
+    FAILED_STATUSES,
+    REFUSED,
+    TIMEOUT,
 )
-FAILED_STATUSES = (CRASHED, TIMEOUT, DIVERGED)  # no usable objective value
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,8 +8,9 @@ never imports the trainer, the campaign or the store: they call it.
 * early stopping: ``make_early_stopper(cfg)`` → an ``EarlyStopper`` (none, Ax percentile, GP
   learning curve, successive halving) answering ``should_stop`` with a ``StopDecision``;
   ``replay_strategies`` replays them offline over a ``CurveBank``;
-* ablations: ``AblationGraph`` (leave-one-out schedule over ``depends_on`` edges, attribution, PNG);
-* sharpness: ``hutchinson_trace`` (inside ``hvp_forward()``) and ``SharpnessMonitor``.
+* ablations: ``AblationGraph`` (leave-one-out schedule over ``depends_on`` edges, attribution, PNG).
+
+Sharpness (a Hessian-trace monitor that acts *during* training) lives in ``autoresearch.train``.
 """
 
 from autoresearch.critic.ablation import Ablation, AblationGraph
@@ -25,7 +26,6 @@ from autoresearch.critic.early_stopping import (
 )
 from autoresearch.critic.learning_curve import CurveStopper, LearningCurveModel
 from autoresearch.critic.replay import CurveBank, ReplayRun, ReplaySummary, replay, replay_strategies
-from autoresearch.critic.sharpness import Intervention, SharpnessMonitor, hutchinson_trace, hvp_forward
 from autoresearch.critic.stats import (
     INCONCLUSIVE,
     REJECTED,
@@ -53,14 +53,12 @@ __all__ = [
     "CurveStopper",
     "EarlyStopper",
     "HalvingStopper",
-    "Intervention",
     "LearningCurveModel",
     "NoStopper",
     "NoiseFloor",
     "PercentileStopper",
     "ReplayRun",
     "ReplaySummary",
-    "SharpnessMonitor",
     "StopDecision",
     "assess",
     "benjamini_hochberg",
@@ -68,8 +66,6 @@ __all__ = [
     "clean_curve",
     "compare",
     "final_value",
-    "hutchinson_trace",
-    "hvp_forward",
     "make_early_stopper",
     "noise_floor",
     "read_curve",

@@ -12,9 +12,10 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-log = logging.getLogger(__name__)
+from autoresearch.result import FAILED_STATUSES as FAILED
+from autoresearch.result import INTERRUPTED
 
-FAILED = ("crashed", "timeout", "diverged")
+log = logging.getLogger(__name__)
 
 
 def _finite(x: Any) -> bool:
@@ -154,7 +155,7 @@ def write_report(campaign_dir: Path, store, name: str) -> Path:
                      f"| {_change(t.overrides)} | {t.metrics['val_bpb']:.4f} | {delta:+.4f} | {t.status} | "
                      f"{t.decision or ''} | {h.agent if h else ''} | {rationale} |")
     stopped = [t for t in screened if t.status == "early_stopped"]
-    failed = [t for t in trials if t.status in FAILED or (t.error or "").startswith("interrupted")]
+    failed = [t for t in trials if t.status in FAILED or t.status == INTERRUPTED]
     if stopped:
         saved = sum(1 - float(t.metrics.get("progress", 1) or 1) for t in stopped)
         lines += ["", f"## Early-stopped: {len(stopped)} trials (≈{saved:.1f} trial budgets saved)", ""]

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
+from autoresearch.result import FAILED_STATUSES, INTERRUPTED
 from autoresearch.store._schema import APPLICATION_ID, SCHEMA_VERSION, TABLES
 from autoresearch.store.rows import (
     DECISIONS,
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DB = Path("outputs") / "knowledge.sqlite"
 DB_ENV = "AUTORESEARCH_DB"
 TSV_COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description")
-_CRASH_STATUSES = ("crashed", "timeout", "diverged")
+_CRASH_STATUSES = FAILED_STATUSES
 _FINDING_FIELDS = ("status", "effect", "ci_low", "ci_high", "p_value", "q_value", "n", "test_bpb", "details")
 
 
@@ -593,7 +594,7 @@ class KnowledgeStore:
         hypotheses = {h.id: h for h in self.hypotheses(campaign_id)}
         lines = ["\t".join(TSV_COLUMNS)]
         for t in self.trials(campaign_id):
-            if t.status == RUNNING:
+            if t.status in (RUNNING, INTERRUPTED):  # not an outcome: an interrupted trial is run again
                 continue
             crashed = t.status in _CRASH_STATUSES
             bpb = 0.0 if crashed or t.val_bpb is None else t.val_bpb

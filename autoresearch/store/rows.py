@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from autoresearch.result import FINISHED_STATUSES, RUNNING  # the one trial-status vocabulary
+
 # Vocabularies the store enforces on write; a typo here would otherwise become a silent new state.
 HYPOTHESIS_STATUSES = ("proposed", "refused", "flagged")
-TRIAL_KINDS = ("baseline", "hypothesis", "validation", "ablation")
-RUNNING = "running"
-FINISHED_STATUSES = ("completed", "early_stopped", "diverged", "crashed", "timeout")
+TRIAL_KINDS = ("baseline", "hypothesis", "validation", "ablation", "scale")  # scale: a discovery re-tested at a larger model
 TRIAL_STATUSES = (RUNNING, *FINISHED_STATUSES)
 DECISIONS = ("keep", "candidate", "discard")  # candidate: beat the noise floor once, awaiting multi-seed validation
 FINDING_STATUSES = ("validated", "rejected", "inconclusive")

@@ -23,7 +23,7 @@ import torch
 
 from autoresearch.config import ExperimentConfig
 from autoresearch.data import BatchSampler, PreparedData
-from autoresearch.experiment.result import COMPLETED, DIVERGED, EARLY_STOPPED, RunResult
+from autoresearch.result import COMPLETED, DIVERGED, EARLY_STOPPED, RunResult
 from autoresearch.model import GPT
 from autoresearch.train.device import peak_flops, peak_memory_mb, resolve_device
 from autoresearch.train.schedule import Budget, lr_multiplier
@@ -139,7 +139,7 @@ class NanoTrainer:
         self.sampler = BatchSampler(data.train, tcfg.batch_size, model_cfg.block_size, seed=cfg.seed)
         self.sharpness = None
         if tcfg.sharpness.enabled:
-            from autoresearch.critic import SharpnessMonitor
+            from autoresearch.train.sharpness import SharpnessMonitor
 
             self.sharpness = SharpnessMonitor(tcfg.sharpness)
             self._sharp_sampler = BatchSampler(data.train, tcfg.sharpness.batch_size, model_cfg.block_size, seed=cfg.seed + 1)
@@ -284,7 +284,7 @@ class NanoTrainer:
         }
 
     def _sharpness_check(self, state: _State) -> dict[str, Any]:
-        from autoresearch.critic import hutchinson_trace, hvp_forward
+        from autoresearch.train.sharpness import hutchinson_trace, hvp_forward
 
         scfg = self.cfg.trainer.sharpness
         x, y = self._sharp_sampler.next()

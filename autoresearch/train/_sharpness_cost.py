@@ -1,6 +1,6 @@
 """Measure what one sharpness estimate costs, relative to one training step.
 
-    python -m autoresearch.critic._sharpness_cost [--probes 4] [--repeats 5] [--device cpu]
+    python -m autoresearch.train._sharpness_cost [--probes 4] [--repeats 5] [--device cpu]
 
 Builds the project's default GPT (4 layers × 128 wide, 128-token context, byte vocabulary),
 times a training step (forward + backward + AdamW on ``trainer.batch_size`` sequences) and a
@@ -19,7 +19,7 @@ import time
 import torch
 
 from autoresearch.config import ModelConfig, SharpnessConfig, TrainerConfig
-from autoresearch.critic.sharpness import hutchinson_trace, hvp_forward
+from autoresearch.train.sharpness import hutchinson_trace, hvp_forward
 
 
 def measure(*, probes: int, repeats: int, device: str, threads: int) -> dict[str, float]:

@@ -8,7 +8,7 @@ crosses a threshold or climbs too fast, raises weight decay and dropout for the 
 Hutchinson: for Rademacher vectors v (entries ±1), E[vᵀ H v] = tr(H). Each probe costs one
 Hessian-vector product — a second backward pass through the gradient's graph — so an estimate
 with k probes costs about one forward, one backward with ``create_graph=True`` and k double
-backwards on the sharpness batch. ``python -m autoresearch.critic._sharpness_cost`` measures it
+backwards on the sharpness batch. ``python -m autoresearch.train._sharpness_cost`` measures it
 against a training step.
 
 Callers, CPU and CUDA alike: PyTorch's fused attention kernels (flash / memory-efficient SDPA)
