@@ -34,11 +34,11 @@ def _fail(err: Exception) -> None:
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
     try:
-        experiment = to_experiment_config(cfg)
+        experiment = to_experiment_config(cfg, hydra=hydra_cfg)
     except ConfigError as err:
         _fail(err)
-    hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     if experiment.campaign is not None:
         from autoresearch.campaign import run_campaign
