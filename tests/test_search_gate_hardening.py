@@ -104,6 +104,16 @@ def test_an_in_process_agent_sending_anything_gets_a_refusal_the_store_can_keep(
     assert row.status == "refused" and row.parent is None
 
 
+def test_a_hypothesis_object_too_deep_to_copy_is_refused(lr_space, base, db):
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    result = check(Hypothesis(overrides={"optim.lr": deep}, rationale="r", expected_effect="e"), lr_space, base)
+    assert isinstance(result, Refusal)
+    store, cid = db
+    record(store, cid, result)
+
+
 def test_a_check_that_fails_inside_becomes_a_refusal(lr_space, base):
     def broken_seen(fingerprint: str):
         raise RuntimeError("the store went away")
@@ -214,7 +224,7 @@ def test_a_three_step_cycle_is_named_in_order(tmp_path):
     assert all(k in text for k in ("model.norm", "model.activation", "model.pos_encoding"))
 
 
-def test_topological_order_keeps_a_parents_first_file_order_and_moves_parents_up(tmp_path):
+def test_topological_order_keeps_a_parents_first_file_order_and_moves_a_child_after_its_parent(tmp_path):
     path = tmp_path / "order.yaml"
     path.write_text(
         "name: order\nparameters:\n"

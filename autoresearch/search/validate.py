@@ -104,11 +104,19 @@ def validate_hypothesis(
         return _validate(raw, space=space, base=base, agent=agent, seen=seen, compose=compose)
     except _Refused as r:
         log.info("refused a proposal from %s (%s): %s", agent, r.code, r.reason)
-        return Refusal(reason=r.reason, raw=_as_data(raw), agent=agent, code=r.code)
+        return Refusal(reason=r.reason, raw=_kept(raw), agent=agent, code=r.code)
     except Exception as err:  # noqa: BLE001 - the rule: an agent's answer never ends the campaign
         log.warning("a proposal from %s could not be checked (%s); refused", agent, type(err).__name__, exc_info=True)
         reason = f"The proposal could not be checked ({type(err).__name__})."
-        return Refusal(reason=reason, raw=_as_data(raw), agent=agent, code="invalid")
+        return Refusal(reason=reason, raw=_kept(raw), agent=agent, code="invalid")
+
+
+def _kept(raw: Any) -> Any:
+    """``_as_data(raw)``, or a description when even that fails (a Hypothesis too deep to copy)."""
+    try:
+        return _as_data(raw)
+    except Exception:  # noqa: BLE001 - keeping the evidence must not end the campaign either
+        return f"<{type(raw).__name__} that could not be kept as data>"
 
 
 def _as_data(raw: Any, depth: int = 0) -> Any:
