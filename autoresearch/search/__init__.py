@@ -6,8 +6,8 @@ rationale. ``validate_hypothesis`` is the single gate every proposal passes, fro
 before anything is composed or run; what fails becomes a ``Refusal`` with a code and a reason.
 Values are canonicalised once (``canonical_value``: floats to ``SIGNIFICANT_DIGITS``, ``-0.0``
 is ``0.0``) for the value that runs, the duplicate check and ``config_fingerprint``, the one
-fingerprint of the project. The Ax bridge (``ax_parameters``, ``from_ax``, ``to_ax``) lets a Bayesian agent search the same
-space and learn from trials proposed by others.
+fingerprint of the project. The Ax bridge (``ax_parameters``, ``from_ax``, ``to_ax``) lets a
+Bayesian agent search the same space and learn from trials proposed by others.
 """
 
 from autoresearch.search.ax_space import ax_name, ax_parameters, from_ax, to_ax
