@@ -37,11 +37,11 @@ def _fail(err: Exception) -> None:
 def main(cfg: DictConfig) -> None:
     # Hydra has set up the handlers by now: from here on no record can carry a key or forge a line.
     install_log_safety()
+    hydra_cfg = HydraConfig.get()
     try:
-        experiment = to_experiment_config(cfg)
+        experiment = to_experiment_config(cfg, hydra=hydra_cfg)
     except ConfigError as err:
         _fail(err)
-    hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     if experiment.campaign is not None:
         from autoresearch.campaign import run_campaign

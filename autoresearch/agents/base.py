@@ -8,7 +8,6 @@ inside the search space; the campaign validates again with the duplicate and com
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol, runtime_checkable
@@ -116,9 +115,9 @@ class Agent(Protocol):
 
 
 def overrides_key(overrides: dict[str, Any]) -> str:
-    """A canonical text for a set of overrides, so equal settings compare equal (1 == 1.0)."""
+    """The project's one fingerprint of a set of overrides, with 1 == 1.0 (numbers as floats)."""
     norm = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in overrides.items()}
-    return json.dumps(norm, sort_keys=True, default=str)
+    return config_fingerprint(norm)
 
 
 def history_seen(ctx: AgentContext) -> Callable[[str], Optional[str]]:

@@ -10,6 +10,7 @@ from autoresearch.config.load import (
     save_config,
     to_dict,
     to_experiment_config,
+    unknown_keys,
 )
 from autoresearch.config.schema import (
     AgentConfig,
@@ -54,4 +55,5 @@ __all__ = [
     "save_config",
     "to_dict",
     "to_experiment_config",
+    "unknown_keys",
 ]

@@ -16,6 +16,8 @@ sum to its drop.
 
 from __future__ import annotations
 
+import graphlib
+import heapq
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,22 +51,23 @@ class AblationGraph:
     # ------------------------------------------------------------------ structure
     def _topological(self, nodes: set[str]) -> list[str]:
         """Parents before children; ties in name order, so schedules are reproducible."""
-        parents: dict[str, set[str]] = {n: set() for n in nodes}
+        graph: dict[str, set[str]] = {n: set() for n in nodes}
         for p, c in self.edges:
-            parents[c].add(p)
+            graph[c].add(p)
+        sorter = graphlib.TopologicalSorter(graph)
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as err:
+            stuck = sorted(set(err.args[1]))
+            raise ValueError(f"depends_on edges form a cycle through {stuck}; fix the search space") from None
+        ready: list[str] = []
         order: list[str] = []
-        ready = sorted(n for n, ps in parents.items() if not ps)
-        while ready:
-            node = ready.pop(0)
+        while sorter.is_active():
+            for node in sorter.get_ready():
+                heapq.heappush(ready, node)
+            node = heapq.heappop(ready)
             order.append(node)
-            for child in self._children.get(node, []):
-                parents[child].discard(node)
-                if not parents[child] and child not in order and child not in ready:
-                    ready.append(child)
-                    ready.sort()
-        if len(order) != len(nodes):
-            stuck = sorted(set(nodes) - set(order))
-            raise ValueError(f"depends_on edges form a cycle through {stuck}; fix the search space")
+            sorter.done(node)
         return order
 
     def descendants(self, key: str) -> set[str]:

@@ -25,8 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
+from autoresearch.search.canonical import same_value
 from autoresearch.search.hypothesis import Scalar
-from autoresearch.search.space import Parameter, SearchSpace, same_value
+from autoresearch.search.space import Parameter, SearchSpace
 
 if TYPE_CHECKING:
     from ax import ChoiceParameterConfig, RangeParameterConfig

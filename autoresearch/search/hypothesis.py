@@ -6,10 +6,13 @@ Validation against the JSON Schema and the search space lives in ``autoresearch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
+
+from autoresearch.search.canonical import config_fingerprint
+
+__all__ = ["Hypothesis", "Proposal", "Refusal", "Scalar", "config_fingerprint"]
 
 Scalar = int | float | str | bool
 
@@ -48,14 +51,8 @@ class Refusal:
     raw: Any = None  # what the agent sent, kept as data
     agent: str = "unknown"
     # schema | forbidden | unknown_key | type | range | inactive | constraint | duplicate | compose
-    # | known_negative (see autoresearch.search.validate for what each means)
+    # | known_negative | invalid (see autoresearch.search.validate for what each means)
     code: str = "invalid"
-
-
-def config_fingerprint(flat_config: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:
-    """Stable hash of a resolved, flattened config: two runs with equal fingerprints are repeats."""
-    items = {k: v for k, v in sorted(flat_config.items()) if k not in ignore}
-    return hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass(kw_only=True)

@@ -43,10 +43,32 @@ FORBIDDEN_KEYS: dict[str, str] = {
     "data.test_fraction": "changing the split changes what val_bpb measures",
     "data.split_seed": "changing the split changes what val_bpb measures",
     "trainer.device": "the device is chosen by whoever runs the campaign",
+    "trainer.threads": "the CPU threads are chosen by whoever runs the campaign, like the device",
     "trainer.budget": "every trial gets the same training budget, so a win cannot come from training longer",
+    "trainer.warmup_steps": "warm-up steps train outside the seconds budget, so a win could come from training longer",
+    "trainer.eval_points": "evaluations are part of the measurement (and take time from a seconds budget)",
     "trainer.eval_bytes": "changing how much is evaluated changes what val_bpb measures",
     "trainer.final_eval_bytes": "changing how much is evaluated changes what val_bpb measures",
+    "trainer.log_every": "logging does not change what a run learns (and takes time from a seconds budget)",
+    "trainer.divergence_factor": "when a run counts as diverged is the critic's rule, not a hyperparameter",
+    "trainer.save_checkpoint": "the held-out test split is scored from the saved weights",
+    "trainer.peak_flops": "the device's peak FLOP/s is a measurement constant, not a hyperparameter",
 }
+# The keys above that change a trial's budget, its evaluation, its seed or where and how fast it
+# runs (a subset kept explicit so a test can check that none ever leaves FORBIDDEN_KEYS).
+BUDGET_KEYS: tuple[str, ...] = (
+    "seed",
+    "trainer.budget",
+    "trainer.warmup_steps",
+    "trainer.eval_points",
+    "trainer.eval_bytes",
+    "trainer.final_eval_bytes",
+    "trainer.device",
+    "trainer.threads",
+    "data.split_seed",
+    "data.val_fraction",
+    "data.test_fraction",
+)
 
 # Config leaf types as search spaces name them.
 ValueType = typing.Literal["int", "float", "str", "bool"]

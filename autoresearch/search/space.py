@@ -14,6 +14,8 @@ The loaded ``SearchSpace`` is immutable and is the allowlist every hypothesis is
 from __future__ import annotations
 
 import dataclasses
+import graphlib
+import heapq
 import json
 import logging
 import math
@@ -28,6 +30,7 @@ import yaml
 
 from autoresearch.config import SEARCH_SPACE_DIR
 from autoresearch.search.constraints import Constraint, ConstraintEvalError, ConstraintSyntaxError
+from autoresearch.search.canonical import INT_MAX, INT_MIN, SIGNIFICANT_DIGITS, canonical_value, same_value
 from autoresearch.search.hypothesis import Scalar
 from autoresearch.search.keys import ValueType, config_keys, forbidden_reason, unknown_key_hint
 
@@ -36,7 +39,6 @@ log = logging.getLogger(__name__)
 SCHEMA_PATH = Path(__file__).resolve().parent / "search_space.schema.json"
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _SAMPLE_TRIES = 1000  # rejection sampling against the constraints
-_REL_TOL = 1e-9  # float slack on range bounds (log-scale round trips through Ax)
 
 ParamType = Literal["range", "choice", "fixed"]
 
@@ -80,7 +82,11 @@ class Parameter:
         return cast_value(self.value_type, value)
 
     def check(self, value: Scalar) -> Optional[str]:
-        """None when an already-cast ``value`` lies in the domain, else what is wrong (names the key)."""
+        """None when an already-cast ``value`` lies in the domain, else what is wrong (names the key).
+
+        Values and bounds are both canonical (``cast`` rounds floats to 6 significant digits), so
+        the bounds are exact: no tolerance lets a value a hair outside them through.
+        """
         if self.type == "fixed":
             if same_value(value, self.value):
                 return None
@@ -90,8 +96,7 @@ class Parameter:
                 return None
             return f"{self.name}={value!r} is not one of {list(self.values)}"
         lo, hi = self.bounds  # type: ignore[misc]
-        slack = _REL_TOL * max(abs(lo), abs(hi), 1.0)
-        if lo - slack <= value <= hi + slack:  # type: ignore[operator]
+        if lo <= value <= hi:  # type: ignore[operator]
             return None
         scale = ", log scale" if self.log_scale else ""
         return f"{self.name}={value!r} is outside [{_num(lo)}, {_num(hi)}]{scale}"
@@ -115,7 +120,11 @@ class Parameter:
 
 
 def cast_value(value_type: str, value: Any) -> Scalar:
-    """Cast one JSON scalar to ``value_type`` (see ``Parameter.cast``); ``TypeError`` if it is not one."""
+    """Cast one JSON scalar to ``value_type`` (see ``Parameter.cast``); ``TypeError`` if it is not one.
+
+    The result is canonical (``autoresearch.search.canonical``): a float keeps 6 significant
+    digits and ``-0.0`` is ``0.0``; an integer must fit in 64 bits (SQLite's INTEGER).
+    """
     if value_type == "bool":
         if isinstance(value, bool):
             return value
@@ -126,20 +135,17 @@ def cast_value(value_type: str, value: Any) -> Scalar:
         raise TypeError(f"must be a string, got {_kind(value)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"must be {'an integer' if value_type == 'int' else 'a number'}, got {_kind(value)}")
-    if not math.isfinite(value):
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        raise TypeError("must be a number between -2**63 and 2**63-1")
+    if isinstance(value, float) and not math.isfinite(value):
         raise TypeError("must be a finite number")
     if value_type == "int":
         if isinstance(value, float) and not value.is_integer():
             raise TypeError(f"must be an integer, got {value!r}")
+        if not INT_MIN <= value <= INT_MAX:
+            raise TypeError("must be an integer between -2**63 and 2**63-1")
         return int(value)
-    return float(value)
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Equality that keeps booleans apart from numbers (``True != 1`` here) but lets ``3 == 3.0``."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return a == b
+    return canonical_value(float(value))
 
 
 def _kind(value: Any) -> str:
@@ -147,6 +153,8 @@ def _kind(value: Any) -> str:
         return "a boolean"
     if isinstance(value, str):
         return "a string"
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        return f"an integer of {value.bit_length()} bits"  # repr of a huge int is slow, or raises
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if value is None:
@@ -283,21 +291,25 @@ class SearchSpace:
         )
 
     def topological_order(self) -> list[str]:
-        """Parameters with every in-space parent before its children (file order otherwise)."""
+        """Parameters with every in-space parent before its children, else in file order.
+
+        Each step takes the earliest parameter in the file whose parents are all placed, so a
+        file already written parents-first keeps its order. Loading refuses cycles, so the order
+        always exists.
+        """
+        sorter = graphlib.TopologicalSorter(
+            {key: [p for p in param.depends_on if p in self.parameters] for key, param in self.parameters.items()}
+        )
+        sorter.prepare()
+        position = {key: i for i, key in enumerate(self.parameters)}
+        ready: list[tuple[int, str]] = []
         out: list[str] = []
-        seen: set[str] = set()
-
-        def visit(key: str) -> None:
-            if key in seen:
-                return
-            seen.add(key)
-            for parent in self.parameters[key].depends_on:
-                if parent in self.parameters:
-                    visit(parent)
+        while sorter.is_active():
+            for key in sorter.get_ready():
+                heapq.heappush(ready, (position[key], key))
+            _, key = heapq.heappop(ready)
             out.append(key)
-
-        for key in self.parameters:
-            visit(key)
+            sorter.done(key)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -511,7 +523,11 @@ def _build_bounds(
         return None
     if field_type == "int":
         return (int(lo), int(hi))
-    return (float(lo), float(hi))
+    lo, hi = canonical_value(float(lo)), canonical_value(float(hi))  # the values they bound are canonical too
+    if not lo < hi:
+        problems.append((where, f"bounds {lo:g} and {hi:g} are equal to {SIGNIFICANT_DIGITS} significant digits"))
+        return None
+    return (lo, hi)
 
 
 def _cast_one(raw: Any, value_type: str, where: str, problems: list[tuple[str, str]]) -> Optional[Scalar]:
@@ -573,19 +589,9 @@ def _build_depends(
 
 
 def _check_cycles(params: dict[str, Parameter], problems: list[tuple[str, str]]) -> None:
-    done: set[str] = set()
-
-    def visit(key: str, stack: list[str]) -> None:
-        for parent in params[key].depends_on:
-            if parent not in params or parent in done:
-                continue
-            if parent in stack + [key]:
-                loop = (stack + [key])[(stack + [key]).index(parent):] + [parent]
-                problems.append((f"parameters.{key}.depends_on", f"dependency cycle: {' depends on '.join(loop)}"))
-                continue
-            visit(parent, stack + [key])
-        done.add(key)
-
-    for key in params:
-        if key not in done:
-            visit(key, [])
+    graph = {key: [p for p in param.depends_on if p in params] for key, param in params.items()}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as err:
+        loop = list(reversed(err.args[1]))  # graphlib lists a node, then its parent, ... back to the node
+        problems.append((f"parameters.{loop[0]}.depends_on", f"dependency cycle: {' depends on '.join(loop)}"))

@@ -19,7 +19,17 @@ inactive        a key that does not apply given its parent (rope_base without ro
 constraint      the merged config breaks one of the space's constraints
 duplicate       the merged config was already run, or the overrides change nothing
 compose         Hydra could not compose the overrides
+invalid         anything else that made the check itself fail (recorded, never raised)
 ==============  ==========================================================================
+
+Whatever an agent returns, in any bytes or Python value, ends as a ``Refusal`` with one of these
+codes or as a valid ``Hypothesis``; ``validate_hypothesis`` never raises for its ``raw``. The
+JSON Schema bounds every field (string lengths, how many overrides, ``parent`` within SQLite's
+INTEGER), values are canonicalised once (``autoresearch.search.canonical``: floats keep 6
+significant digits, ``-0.0`` is ``0.0``, integers fit in 64 bits) before bounds, duplicates and
+the fingerprint see them, and free text (rationale, expected effect) is normalised by
+``clean_text`` (lone surrogates and control characters become U+FFFD). What a refusal keeps of
+the raw answer is bounded, JSON-able and clean in the same way, so the store can hold it.
 
 Reasons never echo a string that contains an interpolation (``${oc.env:OPENAI_API_KEY}`` is
 described, not repeated), and echo other untrusted text only truncated and quoted.
@@ -29,19 +39,25 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from autoresearch.search.hypothesis import Hypothesis, Refusal, Scalar, config_fingerprint
+from autoresearch.search.canonical import INT_MAX, INT_MIN, clean_text, config_fingerprint, same_value
+from autoresearch.search.hypothesis import Hypothesis, Refusal, Scalar
 from autoresearch.search.keys import KEY_PATTERN, forbidden_reason
-from autoresearch.search.space import SearchSpace, same_value
+from autoresearch.search.space import SearchSpace
 
 log = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "hypothesis.schema.json"
 MAX_RAW_CHARS = 100_000  # an LLM answer longer than this is not a hypothesis
+# What a refusal keeps of the raw answer: JSON nested at most this deep, at most this many items
+# per list or object, strings clipped to MAX_RAW_CHARS.
+MAX_RAW_DEPTH = 16
+MAX_RAW_ITEMS = 256
 _FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.DOTALL)
 _INTERPOLATION = ("${", "$(")
 # Described, never shown: a reason must not itself contain an interpolation someone might resolve.
@@ -88,16 +104,58 @@ def validate_hypothesis(
         return _validate(raw, space=space, base=base, agent=agent, seen=seen, compose=compose)
     except _Refused as r:
         log.info("refused a proposal from %s (%s): %s", agent, r.code, r.reason)
-        return Refusal(reason=r.reason, raw=_as_data(raw), agent=agent, code=r.code)
+        return Refusal(reason=r.reason, raw=_kept(raw), agent=agent, code=r.code)
+    except Exception as err:  # noqa: BLE001 - the rule: an agent's answer never ends the campaign
+        log.warning("a proposal from %s could not be checked (%s); refused", agent, type(err).__name__, exc_info=True)
+        reason = f"The proposal could not be checked ({type(err).__name__})."
+        return Refusal(reason=reason, raw=_kept(raw), agent=agent, code="invalid")
 
 
-def _as_data(raw: Any) -> Any:
-    """What was sent, in a form the store can keep as JSON."""
+def _kept(raw: Any) -> Any:
+    """``_as_data(raw)``, or a description when even that fails (a Hypothesis too deep to copy)."""
+    try:
+        return _as_data(raw)
+    except Exception:  # noqa: BLE001 - keeping the evidence must not end the campaign either
+        return f"<{type(raw).__name__} that could not be kept as data>"
+
+
+def _as_data(raw: Any, depth: int = 0) -> Any:
+    """What was sent, as bounded, clean JSON data that any store can keep.
+
+    Strings are cleaned (``clean_text``) and clipped; integers beyond 64 bits, non-finite
+    floats and non-JSON values become short descriptions; nesting below ``MAX_RAW_DEPTH`` and
+    items past ``MAX_RAW_ITEMS`` are cut, with a marker saying so.
+    """
     if isinstance(raw, Hypothesis):
-        return raw.to_dict()
-    if isinstance(raw, bytes):
-        return raw.decode("utf-8", errors="replace")
-    return raw
+        raw = raw.to_dict()
+    if isinstance(raw, (bytes, bytearray)):
+        raw = bytes(raw[: 4 * MAX_RAW_CHARS]).decode("utf-8", errors="replace")
+    if raw is None or isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        return clean_text(_clip(raw, MAX_RAW_CHARS))
+    if isinstance(raw, int):
+        return int(raw) if INT_MIN <= raw <= INT_MAX else f"<integer of {raw.bit_length()} bits>"
+    if isinstance(raw, float):
+        return raw if math.isfinite(raw) else repr(raw)
+    if depth >= MAX_RAW_DEPTH and isinstance(raw, (dict, list, tuple)):
+        return "<nested too deeply>"
+    if isinstance(raw, dict):
+        items = list(raw.items())
+        out = {_key_text(k): _as_data(v, depth + 1) for k, v in items[:MAX_RAW_ITEMS]}
+        if len(items) > MAX_RAW_ITEMS:
+            out["<cut>"] = f"{len(items) - MAX_RAW_ITEMS} more fields"
+        return out
+    if isinstance(raw, (list, tuple)):
+        out_list = [_as_data(v, depth + 1) for v in raw[:MAX_RAW_ITEMS]]
+        if len(raw) > MAX_RAW_ITEMS:
+            out_list.append(f"<{len(raw) - MAX_RAW_ITEMS} more items cut>")
+        return out_list
+    return f"<{type(raw).__name__}>"
+
+
+def _key_text(key: Any) -> str:
+    return clean_text(_clip(key, 200)) if isinstance(key, str) else f"<{type(key).__name__} key>"
 
 
 def _validate(
@@ -131,12 +189,13 @@ def _validate(
         if pointer:
             raise _Refused("duplicate", f"This exact configuration was already run ({pointer}).")
     pinned = {k: v for k, v in space.fixed_values().items() if not same_value(v, base.get(k)) and k not in cast}
+    parent = data.get("parent")
     hypothesis = Hypothesis(
         overrides={**cast, **pinned},
-        rationale=data["rationale"],
-        expected_effect=data["expected_effect"],
+        rationale=clean_text(data["rationale"]),
+        expected_effect=clean_text(data["expected_effect"]),
         agent=agent,
-        parent=data.get("parent"),
+        parent=None if parent is None else int(parent),  # the schema bounds it; 3.0 is 3
     )
     if compose is not None:  # (h)
         try:
@@ -168,7 +227,7 @@ def _parse(raw: Any) -> dict[str, Any]:
     except _Refused:
         raise
     except (ValueError, RecursionError) as err:
-        detail = ""
+        detail = " (nested too deeply)" if isinstance(err, RecursionError) else ""
         if isinstance(err, json.JSONDecodeError):
             detail = f" ({err.msg} at line {err.lineno} column {err.colno})"
         raise _Refused("schema", f"The proposal is not valid JSON{detail}.") from None
@@ -238,6 +297,9 @@ def _schema_reason(err: Any, path: list[Any]) -> str:
         return f"{where} must be a 'key=value' string."
     if err.validator in ("maxLength", "maxItems", "maxProperties"):
         return f"{where} is too long (at most {err.validator_value})."
+    if err.validator in ("minimum", "maximum"):
+        bounds = err.schema.get("minimum"), err.schema.get("maximum")
+        return f"{where} must be between {bounds[0]} and {bounds[1]}."
     return f"{where} is invalid ({err.validator})."
 
 
