@@ -27,7 +27,7 @@ from autoresearch.knowledge import (
     make_embedder,
 )
 from autoresearch.search.hypothesis import Hypothesis, config_fingerprint
-from autoresearch.knowledge.cli import main as store_cli
+from autoresearch.knowledge.cli import main as knowledge_cli
 
 
 
@@ -201,7 +201,7 @@ def test_cli_search_prints_outcomes_and_literature(store, embedder, capsys, monk
     _run(store, "arch", SWIGLU, val_bpb=2.62, decision="discard")
     db = str(store.path)
 
-    assert store_cli(["search", "rope base", "--db", db, "--k", "1", "--embedder", "hashing", "--literature"]) == 0
+    assert knowledge_cli(["search", "rope base", "--db", db, "--k", "1", "--embedder", "hashing", "--literature"]) == 0
     out = capsys.readouterr().out
     assert "t0001" in out and "rope_ablation" in out and "2.5100" in out and "completed (keep)" in out
     assert "model.rope_base=100000" in out and "outputs/campaigns/rope_ablation/trials/0001" in out
@@ -209,16 +209,16 @@ def test_cli_search_prints_outcomes_and_literature(store, embedder, capsys, monk
     assert "known results" in out and "arxiv.org" in out
 
     out_tsv = tmp_path / "r.tsv"
-    assert store_cli(["export-tsv", "rope_ablation", "--db", db, "--out", str(out_tsv)]) == 0
+    assert knowledge_cli(["export-tsv", "rope_ablation", "--db", db, "--out", str(out_tsv)]) == 0
     assert out_tsv.read_text().splitlines()[1].startswith("t0001\t2.510000\t")
 
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps(_record("cli-added")) + "\n")
-    assert store_cli(["literature", "add", str(good), "--db", db]) == 0
-    assert store_cli(["literature", "list", "--db", db]) == 0
+    assert knowledge_cli(["literature", "add", str(good), "--db", db]) == 0
+    assert knowledge_cli(["literature", "list", "--db", db]) == 0
     assert "cli-added" in capsys.readouterr().out
 
-    assert store_cli(["search", "x", "--db", str(tmp_path / "missing.sqlite"), "--embedder", "hashing"]) == 2
+    assert knowledge_cli(["search", "x", "--db", str(tmp_path / "missing.sqlite"), "--embedder", "hashing"]) == 2
     assert "no knowledge store at" in capsys.readouterr().err
 
 

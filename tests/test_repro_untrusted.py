@@ -84,3 +84,11 @@ def test_the_lock_carries_no_credential_in_any_form(tmp_path, monkeypatch):
     assert "pa/ss" not in written and "ghp_0123456789" not in written
     assert f"https://{REDACTED}@pypi.corp.example/simple" in written and "requests==2.32.0" in written
     assert "pa/ss" not in (bundle / "requirements.docker.txt").read_text()
+
+
+def test_recorded_metrics_that_are_not_numbers_are_refused(tiny_bundle, tmp_path):
+    bundle = shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    (bundle / "metrics.json").write_text('{"val_bpb": "\\u001b[2Jlow", "status": "completed"}')
+    with pytest.raises(BundleError, match=r"val_bpb must be a number, got str"):
+        reproduce(bundle, out_dir=tmp_path / "rerun")
+    assert not (tmp_path / "rerun").exists()

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from autoresearch.repro import check_bundle, promote, reproduce, train_discovery
+    from autoresearch.safety import terminal_text
     from autoresearch.provenance.bundle import current_lock_sha256, find_bundle, load_index
 
     if args.command == "promote":
@@ -78,17 +79,18 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "reproduce":
         report = reproduce(args.path, out_dir=args.out, tolerance=args.tolerance)
-        print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else report.summary())
+        # The summary quotes the bundle (its recorded commit, status): shown, never acted on by the terminal.
+        print(json.dumps(report.to_dict(), indent=2, default=float) if args.json else terminal_text(report.summary(), keep_newlines=True))
         return 0 if report.match else 1
     if args.command == "train-discovery":
         report = train_discovery(args.discovery, args.out, data_dir=args.data_dir, tolerance=args.tolerance)
-        print(report.summary())
+        print(terminal_text(report.summary(), keep_newlines=True))
         return 0 if report.match or args.no_check else 1
     if args.command == "bundle-check":
         bundle = find_bundle(args.path)
         problems = check_bundle(bundle)
         for p in problems:
-            print(f"altered: {p}")
+            print(terminal_text(f"altered: {p}"))
         if load_index(bundle).get("lock_sha256") != current_lock_sha256():
             print("note: this environment's packages differ from the bundle's requirements.lock")
         print(f"{bundle}: {'intact' if not problems else f'{len(problems)} problem(s)'}")

@@ -102,9 +102,16 @@ def recorded_metrics(bundle: Path) -> tuple[dict, Path]:
     for path in (bundle / METRICS_FILE, bundle.parent / METRICS_FILE):
         if path.is_file():
             try:
-                return json.loads(path.read_text()), path
-            except json.JSONDecodeError as err:
-                raise BundleError(f"{path}: not valid JSON ({err})") from None
+                metrics = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+                raise BundleError(f"{path}: not valid JSON ({type(err).__name__}: {err})") from None
+            if not isinstance(metrics, dict):
+                raise BundleError(f"{path}: expected a JSON object, got {type(metrics).__name__}")
+            for key in COMPARED_METRICS:
+                value = metrics.get(key)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise BundleError(f"{path}: {key} must be a number, got {type(value).__name__}")
+            return metrics, path
     raise BundleError(f"{bundle}: no recorded {METRICS_FILE} in the bundle or its run directory "
                       "(the run did not finish, or the bundle was copied without finalize_bundle)")
 

@@ -3,7 +3,8 @@
 A leaf package (it imports nothing of autoresearch), so every room can use it:
 
 * ``escape`` — one helper per kind of sink: Markdown (``markdown_inline``, ``markdown_code``),
-  terminal and log lines (``terminal_text``), rich (``rich_text``, ``rich_escape``).
+  terminal and log lines (``terminal_text``), rich (``rich_text``, ``rich_escape``), and a name
+  used as a path component or label (``safe_name``).
 * ``secrets`` — one scrubber (``scrub_text``, ``scrub``) for the store, bundles, the lock,
   prompts and logs: common key formats, bearer tokens, credentials in URLs, ``NAME=value``
   assignments of secret-named variables, and the values of secret-named environment variables.
