@@ -65,6 +65,9 @@ def test_campaign_runs_judges_and_reports(tmp_path):
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert list(rows[0]) == ["commit", "val_bpb", "memory_gb", "status", "description"]
     assert len(rows) == len(trials)
+    for finding in findings:  # time to insight: proposal → verdict, from the store's own clock
+        assert finding.details["verdict_at"] >= finding.details["proposed_at"]
+        assert finding.details["time_to_verdict_s"] >= 0
 
 
 def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, data_cache):
@@ -104,8 +107,9 @@ def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, data_c
     by_id = {t.id: t for t in trials}
     for tid, old in before.items():  # no finished trial lost or changed
         assert by_id[tid].status == old.status and by_id[tid].metrics == old.metrics
-    interrupted = [t for t in trials if (t.error or "").startswith("interrupted")]
-    assert len(interrupted) == 1
+    interrupted = [t for t in trials if t.status == "interrupted"]
+    assert len(interrupted) == 1 and not any((t.error or "").startswith("interrupted") for t in trials
+                                             if t.status != "interrupted")
     finished = [t for t in trials if t.status in ("completed", "early_stopped") and t not in interrupted]
     runs = [(t.kind, t.fingerprint, t.seed) for t in finished]
     assert len(runs) == len(set(runs)), "a finished trial was run twice"
@@ -174,16 +178,14 @@ def test_validated_multi_key_discovery_is_scored_on_test_and_ablated(tmp_path):
     overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=1", "critic.noise_seeds=2",
                                    "critic.validation_seeds=3", "critic.fdr=0.5", "critic.alpha=0.4",
                                    "critic.ablations=true", "optim.lr=0.0003", "trainer.budget.value=30",
-                                   "campaign.seeds=[1,2,3,4]")
+                                   "campaign.seeds=[1,2,3,4]", "campaign.scale_ladder=[2]", "campaign.scale_seeds=2")
     campaign = Campaign(to_experiment_config(compose(overrides)), overrides, interactive=False)
-    campaign._baseline_phase()
+    campaign.run_baseline()
     planted = Hypothesis(overrides={"optim.lr": 0.01, "model.activation": "gelu"}, agent="test",
                          rationale="planted: a sane learning rate")
-    hyp_id = campaign.store.add_hypothesis(campaign.campaign_id, planted.to_dict(), status="proposed")
-    trial_id, result = campaign._run_trial(hyp_id, planted.overrides, seed=campaign.seeds[0], kind="hypothesis",
-                                           allow_stop=False)
-    campaign._judge(trial_id, hyp_id, planted, result)
-    campaign.launcher.close()
+    outcome = campaign.test(planted)
+    campaign.close(keep_store=True)
+    assert outcome is not None and outcome.request.kind == "hypothesis"
     [finding] = campaign.store.findings(campaign.campaign_id)
     assert finding.status == "validated", finding
     assert finding.test_bpb is not None and finding.test_bpb > 0
@@ -193,3 +195,13 @@ def test_validated_multi_key_discovery_is_scored_on_test_and_ablated(tmp_path):
     assert Path(finding.details["ablation_png"]).stat().st_size > 1000
     kinds = [t.kind for t in campaign.store.trials(campaign.campaign_id)]
     assert kinds.count("ablation") == 2 * 3  # two keys × three validation seeds
+    # the scale gap: the discovery and the incumbent again at twice the depth, two seeds each
+    assert kinds.count("scale") == 2 * 2
+    [rung] = finding.details["scale"]
+    assert rung["factor"] == 2 and rung["model"]["model.n_layer"] == 2 and rung["seeds"] == [2, 3]
+    assert rung["ci_low"] <= rung["effect"] <= rung["ci_high"] and len(rung["candidate"]) == 2
+    assert rung["verdict"] in ("holds", "shrinks", "flips")
+    scaled = [t for t in campaign.store.trials(campaign.campaign_id) if t.kind == "scale"]
+    assert all(t.config["model"]["n_layer"] == 2 for t in scaled)
+    assert finding.details["time_to_verdict_s"] > 0
+    campaign.store.close()

@@ -17,7 +17,7 @@ from autoresearch.agents.base import (
     AgentUnavailable,
     TrialRecord,
 )
-from autoresearch.agents.factory import make_agent, partner_kind
+from autoresearch.agents.factory import check_agent_config, make_agent, partner_kind
 from autoresearch.agents.hybrid import FallbackAgent, HybridAgent
 from autoresearch.agents.playbook import Playbook, PlaybookAgent
 
@@ -31,6 +31,7 @@ __all__ = [
     "Playbook",
     "PlaybookAgent",
     "TrialRecord",
+    "check_agent_config",
     "make_agent",
     "partner_kind",
 ]

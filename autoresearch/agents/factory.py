@@ -38,6 +38,16 @@ def make_agent(
     return agent
 
 
+def check_agent_config(cfg: AgentConfig) -> None:
+    """Raise one ``ConfigError`` for everything wrong with ``cfg`` that shows without building the
+    agent (no Ax import, no network): the campaign calls it at start-up, before any trial runs."""
+    _check(cfg)
+    if cfg.kind in ("playbook", "llm") or (cfg.kind == "hybrid" and partner_kind(cfg) == "playbook"):
+        from autoresearch.agents.playbook import Playbook
+
+        Playbook.load(cfg.playbook.path)  # the llm falls back to it, so it must load too
+
+
 def _build(cfg: AgentConfig, space: Any, base: dict[str, Any], *, seed: int, on_call: Optional[OnCall],
            history: list[TrialRecord]) -> Agent:
     from autoresearch.agents.hybrid import FallbackAgent, HybridAgent

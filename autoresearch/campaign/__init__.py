@@ -1,6 +1,26 @@
-"""The autonomous research loop: isolated trials, judged by the critic, remembered by the store."""
+"""The autonomous research loop: isolated trials, judged by the critic, remembered by the store.
 
+``Campaign`` (or ``run_campaign``) is the public face; the rooms behind it are importable for
+tests and tools: ``TrialRunner`` and its ``TrialRequest``/``TrialOutcome``, ``TrialComposer``,
+``CampaignState``.
+"""
+
+from autoresearch.campaign.compose import TrialComposer
 from autoresearch.campaign.loop import Campaign, CampaignSummary, run_campaign
+from autoresearch.campaign.runner import TrialOutcome, TrialRequest, TrialRunner
+from autoresearch.campaign.state import CampaignState, Incumbent
 from autoresearch.campaign.trial import RunningTrial, TrialLauncher
 
-__all__ = ["Campaign", "CampaignSummary", "RunningTrial", "TrialLauncher", "run_campaign"]
+__all__ = [
+    "Campaign",
+    "CampaignState",
+    "CampaignSummary",
+    "Incumbent",
+    "RunningTrial",
+    "TrialComposer",
+    "TrialLauncher",
+    "TrialOutcome",
+    "TrialRequest",
+    "TrialRunner",
+    "run_campaign",
+]

@@ -410,6 +410,10 @@ class CampaignConfig:
     root: str = "outputs/campaigns"
     fresh: bool = False  # start afresh: discard an existing campaign directory of this name
     retest_known_results: bool = False  # run hypotheses matching known negative results anyway
+    # Each validated discovery is re-tested at these multiples of the model size (×2: twice the
+    # layers, ×4: twice the width), scale_seeds seeds each, paired with the incumbent at that size.
+    scale_ladder: list[int] = field(default_factory=list)  # [] = off; e.g. [2, 4]
+    scale_seeds: int = 2
 
     def problems(self, prefix: str = "campaign") -> list[ConfigProblem]:
         p: list[ConfigProblem] = []
@@ -422,6 +426,11 @@ class CampaignConfig:
         _positive(p, f"{prefix}.trial_timeout_s", self.trial_timeout_s, allow_zero=True)
         if not self.seeds:
             p.append(ConfigProblem(f"{prefix}.seeds", "needs at least one seed"))
+        for factor in self.scale_ladder:
+            if not isinstance(factor, int) or factor < 2:
+                p.append(ConfigProblem(f"{prefix}.scale_ladder", f"factors are whole numbers >= 2, got {factor!r}"))
+        if self.scale_seeds < 2:
+            p.append(ConfigProblem(f"{prefix}.scale_seeds", f"a paired test needs >= 2 seeds, got {self.scale_seeds}"))
         return p
 
 

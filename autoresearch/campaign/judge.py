@@ -1,0 +1,340 @@
+"""The judge: what a screening run means, and whether a hypothesis that beat it is real.
+
+Per hypothesis, in order:
+1. the screening run (first campaign seed) is compared with the incumbent: within the noise
+   floor → discarded; beyond it → a candidate;
+2. a candidate is re-run on K fresh seeds, paired with the incumbent's runs on the same seeds (the
+   screening seed never enters the test, so the winner's curse of screening does not bias it);
+3. the critic's test + Benjamini–Hochberg (over every tested hypothesis) decide validated /
+   rejected / inconclusive, and the time from proposal to verdict is recorded;
+4. a validated finding becomes the incumbent, is scored once on the hidden test split, ablated
+   along the search space's dependency graph, and re-tested at larger model sizes
+   (``campaign.scale_ladder``).
+
+A run of ours that crashes, diverges or times out anywhere here — a validation seed, an
+ablation, the test split, a scale check — is a recorded outcome with its reason (the finding is
+``inconclusive`` when its evidence is incomplete); it never ends the campaign, and a resumed
+campaign reads it from the store instead of running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from autoresearch.campaign.runner import TrialRequest, TrialRunner
+from autoresearch.campaign.state import CampaignState, finite
+from autoresearch.config import ExperimentConfig
+from autoresearch.result import COMPLETED, RunResult
+from autoresearch.search import SearchSpace
+
+log = logging.getLogger(__name__)
+INCONCLUSIVE = "inconclusive"  # the critic's verdict for incomplete evidence (autoresearch.critic.INCONCLUSIVE)
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One configuration on one seed: its value, or why there is none."""
+
+    seed: int
+    trial_id: int
+    status: str
+    value: Optional[float]
+
+    @property
+    def failed(self) -> bool:
+        return self.value is None
+
+
+class Judge:
+    """Decides screening runs, validates candidates, and follows validated findings up."""
+
+    def __init__(self, *, cfg: ExperimentConfig, store, state: CampaignState, runner: TrialRunner,
+                 space: SearchSpace, campaign_dir: Path, seeds: list[int], timeout_s: float):
+        self.cfg = cfg
+        self.critic = cfg.critic
+        self.ccfg = cfg.campaign
+        self.store = store
+        self.state = state
+        self.runner = runner
+        self.space = space
+        self.dir = campaign_dir
+        self.seeds = seeds
+        self.timeout_s = timeout_s
+
+    # ------------------------------------------------------------------ screening
+    def judge(self, trial_id: int, hyp_id: int, overrides: dict[str, Any], result: RunResult) -> None:
+        """The screening decision; a candidate goes straight on to validation."""
+        incumbent = self.state.incumbent()
+        floor = self.state.noise() or 0.0
+        if result.status != COMPLETED or not finite(result.val_bpb):
+            self.store.set_trial_decision(trial_id, "discard", f"{result.status}")
+            return
+        gain = incumbent.bpb - result.val_bpb
+        if gain <= floor:
+            self.store.set_trial_decision(trial_id, "discard", f"Δ {gain:+.4f} within the noise floor {floor:.4f}")
+            return
+        self.store.set_trial_decision(trial_id, "candidate", f"Δ {gain:+.4f} > noise floor {floor:.4f}: validating")
+        self.validate(hyp_id, overrides, trial_id)
+
+    def resume(self) -> None:
+        """After a kill: judge screening runs nobody judged, and finish validations that never reached
+        a verdict, before anything new is proposed."""
+        for trial in self.state.undecided_screenings():
+            hyp = self.state.hypothesis(trial.hypothesis_id)
+            self.judge(trial.id, trial.hypothesis_id, hyp.overrides,
+                       RunResult.from_dict({**trial.metrics, "status": trial.status}))
+        for trial in self.state.unassessed_candidates():
+            self.validate(trial.hypothesis_id, trial.overrides, trial.id)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, hyp_id: int, overrides: dict[str, Any], screen_trial_id: int) -> None:
+        from autoresearch.critic import assess
+
+        k = max(self.critic.validation_seeds, 2)
+        seeds = self.seeds[1 : 1 + k]  # fresh seeds: the screening seed never enters the test
+        incumbent = self.state.incumbent()
+        ref_kind = "baseline" if incumbent.hypothesis_id is None else "validation"
+        reference = self._seed_runs(incumbent.overrides, incumbent.hypothesis_id, seeds, ref_kind)
+        candidate = self._seed_runs(overrides, hyp_id, seeds, "validation")
+        failures = _failures(candidate, reference, "validation")
+        paired = [s for s in seeds if not candidate[s].failed and not reference[s].failed]
+        cand_values = [candidate[s].value for s in paired]
+        ref_values = [reference[s].value for s in paired]
+        details: dict[str, Any] = {"seeds": seeds, "candidate": cand_values, "reference": ref_values,
+                                   "against": incumbent.hypothesis_id, "overrides": overrides}
+        if len(paired) >= 2:
+            [assessment] = assess({hyp_id: cand_values}, ref_values, self.critic, paired=True)
+            c = assessment.comparison
+            verdict, effect, ci, p, q = assessment.verdict, c.effect, (c.ci_low, c.ci_high), c.p_value, assessment.q_value
+            details.update(test=c.test, noise_std=assessment.noise.std)
+        else:  # too few pairs for any test: no evidence either way
+            effect = _mean(ref_values) - _mean(cand_values) if paired else 0.0
+            verdict, ci, p, q = INCONCLUSIVE, (-math.inf, math.inf), 1.0, 1.0
+            details.update(test="none", noise_std=self.state.noise())
+        if failures:
+            verdict = INCONCLUSIVE
+            details.update(failures=failures, reason="; ".join(f["reason"] for f in failures))
+        details.update(self._time_to_verdict(hyp_id))
+        finding_id = self.store.add_finding(
+            self.state.campaign_id, hyp_id, status=verdict, effect=effect, ci_low=ci[0], ci_high=ci[1],
+            p_value=p, q_value=q, n=len(cand_values), details=details)
+        self.apply_fdr()  # the family grew by one: every verdict is re-read under Benjamini–Hochberg
+        finding = self.store.finding(finding_id)
+        log.info("h%d %s: effect %+.4f bpb, CI [%+.4f, %+.4f], p=%.3g, q=%.3g%s", hyp_id, finding.status,
+                 finding.effect, finding.ci_low, finding.ci_high, finding.p_value, finding.q_value,
+                 f" ({details['reason']})" if failures else "")
+        summary = f"{finding.status}: effect {finding.effect:+.4f} [{finding.ci_low:+.4f}, {finding.ci_high:+.4f}]"
+        self.store.set_trial_decision(screen_trial_id, "keep" if finding.status == "validated" else "discard",
+                                      summary + (f" — {details['reason']}" if failures else ""))
+        if finding.status != "validated":
+            return
+        self.score_test_split(finding_id, hyp_id)
+        if self.critic.ablations and len(overrides) > 1:
+            self.ablate(finding_id, hyp_id, overrides, seeds, cand_values)
+        if self.ccfg.scale_ladder:
+            self.check_scale(finding_id, hyp_id, overrides, incumbent_overrides=incumbent.overrides,
+                             against=incumbent.hypothesis_id, effect=finding.effect)
+
+    def apply_fdr(self) -> None:
+        """Benjamini–Hochberg across every hypothesis that reached multi-seed testing.
+
+        Screening runs are not part of any test (validation uses fresh seeds), so the selection of
+        which hypotheses to test does not bias their p-values, and BH over the tested family
+        controls the false discovery rate of the campaign's claims. A finding whose evidence is
+        incomplete (a run of ours failed) stays inconclusive whatever its q-value.
+        """
+        from autoresearch.critic import Comparison, benjamini_hochberg, classify
+
+        findings = self.store.findings(self.state.campaign_id)
+        if not findings:
+            return
+        critic = self.critic
+        for finding, (_, q) in zip(findings, benjamini_hochberg([f.p_value for f in findings], critic.fdr)):
+            details = finding.details or {}
+            comparison = Comparison(effect=finding.effect, ci_low=finding.ci_low, ci_high=finding.ci_high,
+                                    p_value=finding.p_value, n_candidate=finding.n, n_baseline=finding.n,
+                                    test=details.get("test", critic.test))
+            noise = details.get("noise_std", self.state.noise() or 0.0)
+            status = classify(comparison, q, fdr=critic.fdr, min_effect=critic.min_effect,
+                              noise_std=noise if noise is not None else math.nan)
+            if details.get("failures") or details.get("test") == "none":
+                status = INCONCLUSIVE
+            if status != finding.status or q != finding.q_value:
+                self.store.update_finding(finding.id, q_value=q, status=status)
+
+    # ------------------------------------------------------------------ after a verdict
+    def score_test_split(self, finding_id: int, hyp_id: int) -> None:
+        """A validated discovery is scored once on the hidden test split; nothing selects on it."""
+        if not self.critic.evaluate_test_split:
+            return
+        runs = [t for t in self.store.trials(self.state.campaign_id)
+                if t.hypothesis_id == hyp_id and t.status == COMPLETED and t.kind in ("hypothesis", "validation")]
+        values, errors = [], []
+        for trial in runs:
+            error = _evaluate_test(Path(trial.run_dir), self.timeout_s)
+            if error is None:
+                values.append(RunResult.load(Path(trial.run_dir) / "metrics.json").test_bpb)
+            else:
+                log.warning("test-split scoring of t%04d failed: %s", trial.id, error)
+                errors.append(f"t{trial.id:04d}: {error}")
+        values = [v for v in values if finite(v)]
+        fields: dict[str, Any] = {"test_bpb": sum(values) / len(values)} if values else {}
+        if errors:
+            fields["details"] = {**self._details(finding_id), "test_split_errors": errors}
+        if fields:
+            self.store.update_finding(finding_id, **fields)
+
+    def ablate(self, finding_id: int, hyp_id: int, overrides: dict[str, Any], seeds: list[int],
+               full_values: list[float]) -> None:
+        """Leave-one-out ablations along the dependency graph: what each key of a discovery is worth."""
+        from autoresearch.critic import AblationGraph
+
+        graph = AblationGraph(self.space.dependency_edges(), set(overrides))
+        effects: dict[tuple[str, ...], float] = {}
+        failures: list[dict[str, Any]] = []
+        mean_full = _mean(full_values)
+        for ablation in graph.leave_one_out(overrides):
+            runs = self._seed_runs(ablation.overrides, hyp_id, seeds, "ablation")
+            failed = [r for r in runs.values() if r.failed]
+            failures += [{"removed": list(ablation.removed), "seed": r.seed, "trial": r.trial_id, "status": r.status,
+                          "reason": f"ablation without {', '.join(ablation.removed)} on seed {r.seed} {r.status}"}
+                         for r in failed]
+            values = [r.value for r in runs.values() if not r.failed]
+            if values and not failed:  # an effect from fewer seeds than the full model's would not compare
+                effects[ablation.removed] = _mean(values) - mean_full
+        attributed = graph.attribute(effects)
+        png = self.dir / f"ablation_h{hyp_id}.png"
+        graph.draw(png, attributed)
+        details = {**self._details(finding_id), "ablation": attributed, "ablation_png": str(png)}
+        if failures:
+            details["ablation_failures"] = failures
+        self.store.update_finding(finding_id, details=details)
+
+    def check_scale(self, finding_id: int, hyp_id: int, overrides: dict[str, Any], *,
+                    incumbent_overrides: dict[str, Any], against: Optional[int], effect: float) -> None:
+        """Re-test a discovery at larger models (the "scale gap"): for each factor of
+        ``campaign.scale_ladder``, K seeds of the discovery paired with K of the incumbent at the
+        same size; the effect, its CI, and whether it holds, shrinks or flips go into the details."""
+        from autoresearch.critic import compare
+
+        base = self.runner.composer.base_flat
+        seeds = self.seeds[1 : 1 + max(self.ccfg.scale_seeds, 2)]
+        rungs = []
+        for factor in self.ccfg.scale_ladder:
+            cand_patch = scaled_model({**base, **overrides}, factor)
+            ref_patch = scaled_model({**base, **incumbent_overrides}, factor)
+            candidate = self._seed_runs(overrides, hyp_id, seeds, "scale", cand_patch)
+            reference = self._seed_runs(incumbent_overrides, against, seeds, "scale", ref_patch)
+            failures = _failures(candidate, reference, f"scale ×{factor}")
+            paired = [s for s in seeds if not candidate[s].failed and not reference[s].failed]
+            rung: dict[str, Any] = {"factor": factor, "model": cand_patch, "seeds": seeds,
+                                    "candidate": [candidate[s].value for s in paired],
+                                    "reference": [reference[s].value for s in paired]}
+            if len(paired) >= 2 and not failures:
+                c = compare(rung["candidate"], rung["reference"], test=self.critic.test, alpha=self.critic.alpha,
+                            paired=True)
+                rung.update(effect=c.effect, ci_low=c.ci_low, ci_high=c.ci_high, p_value=c.p_value, test=c.test,
+                            verdict=scale_verdict(effect, c.effect, c.ci_low, c.ci_high))
+            else:
+                rung.update(verdict="failed", reason="; ".join(f["reason"] for f in failures) or "too few seeds")
+            log.info("h%d at ×%d model size: %s", hyp_id, factor, rung.get("verdict"))
+            rungs.append(rung)
+            self.store.update_finding(finding_id, details={**self._details(finding_id), "scale": rungs})
+
+    # ------------------------------------------------------------------ helpers
+    def _seed_runs(self, overrides: dict[str, Any], hyp_id: Optional[int], seeds: list[int], kind: str,
+                   patch: Optional[dict[str, Any]] = None) -> dict[int, SeedRun]:
+        """``overrides`` on each of ``seeds``: finished runs are read from the store (whatever their
+        outcome, so a resumed campaign never repeats a crash), the rest are run now."""
+        patch = patch or {}
+        fingerprint = self.runner.composer.fingerprint({**overrides, **patch})
+        have = self.state.finished_runs(fingerprint)
+        out: dict[int, SeedRun] = {}
+        for seed in seeds:
+            trial = have.get(seed)
+            if trial is not None:
+                value = trial.metrics.get("val_bpb") if trial.status == COMPLETED else None
+                out[seed] = SeedRun(seed, trial.id, trial.status, float(value) if finite(value) else None)
+                continue
+            outcome = self.runner.run(TrialRequest(overrides=overrides, seed=seed, kind=kind, hypothesis_id=hyp_id,
+                                                   config_patch=patch))
+            result = outcome.result
+            value = result.val_bpb if result.status == COMPLETED and finite(result.val_bpb) else None
+            out[seed] = SeedRun(seed, outcome.trial_id, result.status, value)
+        return out
+
+    def _time_to_verdict(self, hyp_id: int) -> dict[str, float]:
+        """Wall time from the hypothesis being proposed (stored) to its verdict (now)."""
+        proposed = self.store.hypothesis(hyp_id).created_at
+        now = time.time()
+        return {"proposed_at": proposed, "verdict_at": now, "time_to_verdict_s": round(now - proposed, 3)}
+
+    def _details(self, finding_id: int) -> dict[str, Any]:
+        return dict(self.store.finding(finding_id).details or {})
+
+
+def scaled_model(flat: dict[str, Any], factor: int) -> dict[str, Any]:
+    """Model overrides that make ``flat``'s model about ``factor`` × larger (non-embedding parameters,
+    ~12·n_layer·n_embd²): width doubles for each factor of 4 (heads with it, so the head size is
+    kept), depth takes the rest — ×2 → twice the layers, ×4 → twice the width, ×8 → both."""
+    if factor < 1 or int(factor) != factor:
+        raise ValueError(f"a scale factor must be a whole number >= 1, got {factor}")
+    width = 1
+    while factor % (4 * width * width) == 0:
+        width *= 2
+    depth = factor // (width * width)
+    patch = {"model.n_layer": int(flat["model.n_layer"]) * depth, "model.n_embd": int(flat["model.n_embd"]) * width,
+             "model.n_head": int(flat["model.n_head"]) * width}
+    if int(flat.get("model.n_kv_head", 0) or 0):
+        patch["model.n_kv_head"] = int(flat["model.n_kv_head"]) * width
+    return patch
+
+
+def scale_verdict(effect: float, scaled_effect: float, ci_low: float, ci_high: float) -> str:
+    """How a discovery's effect (positive = better) carries over to a larger model.
+
+    ``flips``: the interval lies wholly on the other side of zero; ``holds``: it lies wholly on the
+    same side and the effect kept at least half its size; ``shrinks``: anything else (smaller, or
+    no longer distinguishable from zero).
+    """
+    sign = 1.0 if effect >= 0 else -1.0
+    low, high = sorted((sign * ci_low, sign * ci_high))
+    if high < 0:
+        return "flips"
+    if low > 0 and sign * scaled_effect >= 0.5 * abs(effect):
+        return "holds"
+    return "shrinks"
+
+
+def _failures(candidate: dict[int, SeedRun], reference: dict[int, SeedRun], what: str) -> list[dict[str, Any]]:
+    out = []
+    for side, runs in (("candidate", candidate), ("reference", reference)):
+        for run in runs.values():
+            if run.failed:
+                who = "" if side == "candidate" else "reference run on "
+                out.append({"side": side, "seed": run.seed, "trial": run.trial_id, "status": run.status,
+                            "reason": f"{what} {who}seed {run.seed} {run.status}"})
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _evaluate_test(run_dir: Path, timeout_s: float) -> Optional[str]:
+    """Score a finished run on the test split in its own process; None, or why it failed."""
+    try:
+        proc = subprocess.run([sys.executable, "-m", "autoresearch.experiment", str(run_dir), "--evaluate-test"],
+                              capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout_s:.0f} s"
+    if proc.returncode != 0:
+        return f"exit code {proc.returncode}: {proc.stderr[-500:]}"
+    return None

@@ -1,0 +1,165 @@
+"""The trial runner: takes trial requests, starts each in its own process, watches, records, yields.
+
+One job: turn a ``TrialRequest`` (a configuration, a seed, a kind) into a recorded ``TrialOutcome``.
+It composes the trial's config, writes its spec, starts the process (``TrialLauncher``), streams
+its curve into the store, asks the early stopper about every running trial each time that trial
+reports a new point, enforces its timeout, and records how it ended. ``run_all`` keeps up to
+``workers`` trials in flight and yields outcomes as they finish, so several trials at once fit
+without another rewrite; the campaign uses one today.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from autoresearch.campaign.compose import TrialComposer
+from autoresearch.campaign.state import CampaignState
+from autoresearch.campaign.trial import RunningTrial, TrialLauncher
+from autoresearch.config import to_dict
+from autoresearch.experiment import write_run_spec
+from autoresearch.result import EARLY_STOPPED, RunResult
+from autoresearch.search import Hypothesis
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialRequest:
+    """One run the campaign wants: ``overrides`` on the base config, on ``seed``, as ``kind``."""
+
+    overrides: dict[str, Any]
+    seed: int
+    kind: str  # baseline | hypothesis | validation | ablation
+    hypothesis_id: Optional[int] = None
+    allow_stop: bool = False  # may the critic stop it early (screening runs only)
+    config_patch: dict[str, Any] = field(default_factory=dict)  # extra overrides outside the hypothesis
+
+    @property
+    def override_strings(self) -> list[str]:
+        return Hypothesis(overrides={**self.overrides, **self.config_patch}).override_strings()
+
+    @property
+    def label_overrides(self) -> dict[str, Any]:
+        return {**self.overrides, **self.config_patch}
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    trial_id: int
+    request: TrialRequest
+    result: RunResult
+
+
+@dataclass
+class _InFlight:
+    request: TrialRequest
+    running: RunningTrial
+    label: str
+    partial: list[tuple[float, float]] = field(default_factory=list)
+
+
+def describe(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "(baseline)"
+
+
+class TrialRunner:
+    """Starts, watches and records trials for one campaign."""
+
+    def __init__(self, *, store, state: CampaignState, composer: TrialComposer, launcher: TrialLauncher,
+                 campaign_dir: Path, campaign_name: str, view, stopper: Callable[[], Any], timeout_s: float,
+                 before_start: Callable[[], None] = lambda: None, on_training: Callable[[], None] = lambda: None):
+        self.store = store
+        self.state = state
+        self.composer = composer
+        self.launcher = launcher
+        self.dir = campaign_dir
+        self.name = campaign_name
+        self.view = view
+        self.stopper = stopper  # called on first use: building it imports torch
+        self.timeout_s = timeout_s
+        self.before_start = before_start  # e.g. wait for the campaign's requirements.lock
+        self.on_training = on_training  # a trial's timed training is under way
+
+    def run(self, request: TrialRequest) -> TrialOutcome:
+        return next(self.run_all([request]))
+
+    def run_all(self, requests: Iterable[TrialRequest], *, workers: int = 1) -> Iterator[TrialOutcome]:
+        """Run ``requests``, at most ``workers`` at once, yielding each outcome once it is recorded."""
+        queue = iter(requests)
+        flying: list[_InFlight] = []
+        while True:
+            while len(flying) < workers:
+                request = next(queue, None)
+                if request is None:
+                    break
+                flying.append(self._start(request))
+            if not flying:
+                return
+            done = self._watch(flying)
+            flying.remove(done)
+            yield self._record(done)
+
+    # ------------------------------------------------------------------ the three steps
+    def _start(self, request: TrialRequest) -> _InFlight:
+        strings = request.override_strings
+        cfg = self.composer.compose(strings, seed=request.seed)
+        trial_id = self.store.add_trial(self.state.campaign_id, request.hypothesis_id, kind=request.kind,
+                                        seed=request.seed, overrides=request.label_overrides, config=to_dict(cfg),
+                                        fingerprint=self.composer.fingerprint(request.label_overrides), run_dir="")
+        run_dir = self.dir / "trials" / f"t{trial_id:04d}"
+        self.store.set_trial_run_dir(trial_id, str(run_dir))
+        cfg = dataclasses.replace(cfg, name=f"{self.name}/t{trial_id:04d}")
+        write_run_spec(cfg, run_dir, [*self.composer.cli_overrides, *strings, f"seed={request.seed}"])
+        self.before_start()
+        running = self.launcher.start(trial_id, run_dir, self.timeout_s)
+        label = (f"t{trial_id:04d} {request.kind}" + (f" h{request.hypothesis_id}" if request.hypothesis_id else "")
+                 + f" seed {request.seed}")
+        self.view.start_trial(label, describe(request.label_overrides))
+        return _InFlight(request, running, label)
+
+    def _watch(self, flying: list[_InFlight]) -> _InFlight:
+        """Poll every trial in flight until one ends; the stopper is asked about each new point."""
+        while True:
+            for trial in flying:
+                if trial.running.wait(POLL_SECONDS / len(flying)):
+                    self._drain(trial)
+                    self.launcher.prewarm()  # a trial that ended before its timed training began
+                    self.on_training()
+                    return trial
+                self._drain(trial)
+                trial.running.check_timeout()
+
+    def _drain(self, trial: _InFlight) -> None:
+        running = trial.running
+        rows = running.poll()
+        if not rows:
+            return
+        if any(r.get("seconds", 0) > 0 for r in rows):
+            self.launcher.prewarm()  # timed training is under way: the next process may import now
+            self.on_training()
+        self.store.add_curve_points(running.trial_id, rows)
+        self.view.progress(rows[-1])
+        new_points = [(r["progress"], r["val_bpb"]) for r in rows if "val_bpb" in r]
+        trial.partial.extend(new_points)
+        if new_points and trial.request.allow_stop and running.stop_reason is None and not running.done:
+            decision = self.stopper().should_stop(running.trial_id, list(trial.partial), self.state.finished_curves(),
+                                                  self.state.incumbent().curve_bpb)
+            if decision.stop:
+                log.info("critic stops t%04d at progress %.2f: %s", running.trial_id, trial.partial[-1][0],
+                         decision.reason)
+                running.request_stop(decision.reason)
+
+    def _record(self, trial: _InFlight) -> TrialOutcome:
+        running = trial.running
+        result = running.finish()
+        if result.status == EARLY_STOPPED and running.stop_reason:
+            result.error = result.error or running.stop_reason
+        self.store.finish_trial(running.trial_id, result.status, result.to_dict(), result.error)
+        self.view.end_trial(trial.label, result)
+        log.info("%s → %s val_bpb %.4f (%.0f s)", trial.label, result.status, result.val_bpb, result.training_seconds)
+        return TrialOutcome(running.trial_id, trial.request, result)
