@@ -1,34 +1,41 @@
 """False-discovery benchmark: how often does the critic validate nothing, and find what is there?
 
     python bench/false_discovery.py                      # simulated campaigns, critic defaults
-    python bench/false_discovery.py --grid               # the same over K = 2..8 seeds and both tests
-    python bench/false_discovery.py --real --pool 12     # noise from real tiny-model runs
+    python bench/false_discovery.py --rho 0 0.3 --screen # at two seed correlations, with the screening gate
+    python bench/false_discovery.py --grid               # K, noise seeds and test at ρ = 0 and 0.5
+    python bench/false_discovery.py --grid --real        # ... and at ρ measured from real paired runs
 
-Each simulated campaign has a baseline measured over ``noise_seeds`` seeds and a family of
-hypotheses: A/A ones (no effect at all — only the seed differs) and planted ones that improve
-val_bpb by 1, 2 or 3 noise σ. Every hypothesis is re-run with K validation seeds and judged by
-``autoresearch.critic.assess`` — the very function the campaign calls (noise floor, Welch or
-bootstrap, Benjamini–Hochberg across the family, verdict). Printed:
+Each simulated campaign does what the campaign loop does (``autoresearch/campaign/loop.py``):
+the baseline is run on the first ``noise_seeds`` campaign seeds (its spread is the noise floor);
+each hypothesis is screened on the first seed and, with ``--screen``, goes on only if it beats
+the baseline there by more than that floor; it is then re-run on the K = ``validation_seeds``
+next seeds and compared, seed by seed, with the baseline on those same seeds, by
+``autoresearch.critic.assess`` — the very function the campaign calls (paired t-test or paired
+bootstrap, Benjamini–Hochberg across the family, verdict). Welch's unpaired test on the same runs
+is there for reference. Hypotheses: A/A ones (no effect at all) and planted ones that improve
+val_bpb by 1, 2 or 3 σ, where σ is one run's standard deviation over seeds.
+
+Runs that share a seed share its initial weights and batch order: a run is
+``√ρ·s_seed + √(1−ρ)·e_run`` (unit variance), with ``s`` common to every configuration run on that
+seed. ρ is the correlation of two configurations' val_bpb over seeds; the paired test's power rests
+on it. ``--real`` reads ρ from real paired runs, ``bench/seed_correlation.json``, recorded by
+``bench/seed_correlation.py`` (the reference configuration and single-key changes of it on the
+same seeds, step budgets), prints it per change, and simulates at the pooled and at the smallest
+measured ρ. Printed:
 
 * FDR — the mean over campaigns of (validated A/A) / (validated), the quantity BH controls
   (goal <= 5 %), and the share of A/A hypotheses validated;
 * power — the share of planted hypotheses validated, per effect size and for effects >= 2σ
-  (goal >= 80 %).
-
-Run-to-run noise is Normal with std σ by default; ``--rho`` gives runs that share a seed a common
-component (same initialisation and data order), which ``--paired`` exploits. With ``--real`` the
-noise is drawn instead from the final val_bpb of ``--pool`` real runs of a tiny model that differ
-only in their seed (``autoresearch.experiment.run_experiment``); planted effects are then added to
-those real values, in units of their measured σ.
+  (goal >= 80 %); with ``--screen`` it includes the hypotheses the screening gate dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
-import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,6 +49,10 @@ from autoresearch.config import CriticConfig  # noqa: E402
 from autoresearch.critic import VALIDATED, assess  # noqa: E402
 
 EFFECTS = (1.0, 2.0, 3.0)
+# How each test is asked of ``assess``: (critic.test, paired).
+TESTS = {"paired-t": ("welch", True), "welch": ("welch", False), "paired-bootstrap": ("bootstrap", True),
+         "bootstrap": ("bootstrap", False)}
+SEED_CORRELATION = Path(__file__).resolve().parent / "seed_correlation.json"
 
 
 def simulate(
@@ -53,35 +64,36 @@ def simulate(
     rho: float,
     paired: bool,
     seed: int,
-    pool: np.ndarray | None = None,
+    screen: bool = False,
 ) -> dict:
     """Run ``campaigns`` simulated campaigns; return FDR, A/A validation rate and power per effect."""
     rng = np.random.default_rng(seed)
-    sigma = float(np.std(pool, ddof=1)) if pool is not None else 1.0
     nb, k = cfg.noise_seeds, cfg.validation_seeds
-    fdps, aa_validated, aa_total = [], 0, 0
+    n_seeds = max(nb, 1 + k)  # seed 0 screens; seeds 1..k validate
+    fdps, aa_validated, aa_total, screened_in = [], 0, 0, 0
     hits = {e: 0 for e in EFFECTS}
     totals = {e: 0 for e in EFFECTS}
     for c in range(campaigns):
-        if pool is not None:
-            # Real runs: the baseline's runs are set aside, each candidate draws distinct other runs.
-            order = rng.permutation(pool.size)
-            baseline, rest = pool[order[:nb]], pool[order[nb:]]
-            runs = lambda n: rng.choice(rest, size=n, replace=False)  # noqa: E731
-        else:
-            shared = rng.normal(size=max(nb, k)) * np.sqrt(rho)  # what a seed does to any config
-            baseline = shared[:nb] + rng.normal(size=nb) * np.sqrt(1 - rho)
-            runs = lambda n: shared[:n] + rng.normal(size=n) * np.sqrt(1 - rho)  # noqa: E731
+        shared = rng.normal(size=n_seeds) * math.sqrt(rho)  # what each seed does to any configuration
+
+        def runs(effect: float) -> np.ndarray:
+            """One configuration's val_bpb on every campaign seed (lower = better)."""
+            return shared + rng.normal(size=n_seeds) * math.sqrt(1.0 - rho) - effect
+
+        baseline = runs(0.0)
+        floor = float(np.std(baseline[:nb], ddof=1)) if nb >= 2 else 0.0  # the loop's `_noise() or 0.0`
         truth: dict[str, float] = {}
         candidates: dict[str, list[float]] = {}
-        for h in range(null):
-            truth[f"aa{h}"] = 0.0
-            candidates[f"aa{h}"] = list(runs(k))
-        for e in EFFECTS:
-            for h in range(per_effect):
-                truth[f"e{e:g}_{h}"] = e
-                candidates[f"e{e:g}_{h}"] = list(runs(k) - e * sigma)  # lower bpb = better
-        verdicts = assess(candidates, list(baseline), cfg, paired=paired, seed=seed + c)
+        planted = [(f"aa{h}", 0.0) for h in range(null)]
+        planted += [(f"e{e:g}_{h}", e) for e in EFFECTS for h in range(per_effect)]
+        for name, effect in planted:
+            values = runs(effect)
+            truth[name] = effect
+            if screen and baseline[0] - values[0] <= floor:
+                continue  # the screening run did not beat the noise floor: never validated
+            candidates[name] = list(values[1 : 1 + k])
+        screened_in += len(candidates)
+        verdicts = assess(candidates, list(baseline[1 : 1 + k]), cfg, paired=paired, seed=seed + c) if candidates else []
         validated = [a for a in verdicts if a.verdict == VALIDATED]
         false = sum(truth[a.hypothesis] == 0.0 for a in validated)
         fdps.append(false / len(validated) if validated else 0.0)
@@ -98,35 +110,32 @@ def simulate(
         "aa_rate": aa_validated / max(aa_total, 1),
         "power": {e: hits[e] / max(totals[e], 1) for e in EFFECTS},
         "power_2sigma": sum(hits[e] for e in strong) / max(sum(totals[e] for e in strong), 1),
+        "validated_share": screened_in / max(campaigns * (null + len(EFFECTS) * per_effect), 1),
     }
 
 
-def real_pool(n: int, overrides: list[str]) -> np.ndarray:
-    """Final val_bpb of ``n`` runs of a tiny model that differ only in their seed."""
-    from autoresearch.config import compose, to_experiment_config
-    from autoresearch.experiment import run_experiment
+def measured_rho(path: Path) -> dict[str, dict[str, float]]:
+    """ρ per setting and change (and pooled) from real paired runs; prints the table."""
+    import importlib.util
 
-    values = []
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="false_discovery_") as tmp:
-        for i in range(n):
-            extra = [*overrides, f"seed={1000 + i}"]
-            cfg = to_experiment_config(compose(extra))
-            result = run_experiment(cfg, Path(tmp) / f"run{i}", overrides=extra, bundle=False)
-            if result.status == "completed":
-                values.append(result.val_bpb)
-            print(f"  real run {i + 1}/{n}: {result.status} val_bpb={result.val_bpb:.4f} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
-    if len(values) < 4:
-        sys.exit(f"only {len(values)} real runs completed; need at least 4 for a noise pool")
-    return np.asarray(values)
+    if not path.is_file():
+        sys.exit(f"{path} is missing: record it with `python bench/seed_correlation.py --setting quickstart`")
+    spec = importlib.util.spec_from_file_location("seed_correlation", Path(__file__).with_name("seed_correlation.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.summarise(json.loads(path.read_text()))
 
 
 def _row(label: str, r: dict) -> str:
     p = r["power"]
     ok = "yes" if r["fdr"] <= 0.05 and r["power_2sigma"] >= 0.8 else "no"
-    return (f"{label:<28}{100 * r['fdr']:>7.1f}{100 * r['aa_rate']:>8.1f}{100 * p[1.0]:>8.1f}"
+    return (f"{label:<40}{100 * r['fdr']:>7.1f}{100 * r['aa_rate']:>8.1f}{100 * p[1.0]:>8.1f}"
             f"{100 * p[2.0]:>8.1f}{100 * p[3.0]:>8.1f}{100 * r['power_2sigma']:>9.1f}{ok:>7}")
+
+
+def _header() -> str:
+    header = f"{'setting':<40}{'FDR %':>7}{'A/A %':>8}{'pow 1σ':>8}{'pow 2σ':>8}{'pow 3σ':>8}{'pow≥2σ':>9}{'goals':>7}"
+    return header + "\n" + "-" * len(header)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,47 +146,58 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-effect", type=int, default=3, help="planted hypotheses per effect size per campaign")
     ap.add_argument("--noise-seeds", type=int, default=defaults.noise_seeds)
     ap.add_argument("--validation-seeds", type=int, default=defaults.validation_seeds)
-    ap.add_argument("--test", default=defaults.test, choices=["welch", "bootstrap"])
+    ap.add_argument("--test", default="paired-t", choices=sorted(TESTS),
+                    help="paired-t is what the campaign runs (critic.test=welch, runs paired by seed)")
     ap.add_argument("--alpha", type=float, default=defaults.alpha)
     ap.add_argument("--fdr", type=float, default=defaults.fdr)
-    ap.add_argument("--paired", action="store_true", help="pair candidate and baseline runs by seed")
-    ap.add_argument("--rho", type=float, default=0.0, help="share of run variance that comes from the seed")
-    ap.add_argument("--grid", action="store_true", help="sweep K (= noise seeds) and the test")
-    ap.add_argument("--real", action="store_true", help="draw noise from real tiny-model runs")
-    ap.add_argument("--pool", type=int, default=12, help="--real: number of real runs")
-    ap.add_argument("--override", action="append", default=None,
-                    help="--real: Hydra overrides of the tiny run (default: model=tiny trainer=smoke logger=none)")
+    ap.add_argument("--rho", type=float, nargs="+", default=None,
+                    help="correlation(s) of two configurations' runs on one seed (default 0; --grid: 0 and 0.5)")
+    ap.add_argument("--screen", action="store_true",
+                    help="screen each hypothesis on one seed against the noise floor first, as the campaign does")
+    ap.add_argument("--grid", action="store_true", help="sweep ρ, K, noise seeds and the test")
+    ap.add_argument("--ks", type=int, nargs="+", default=[2, 3, 4, 5, 6, 8], help="--grid: validation seeds")
+    ap.add_argument("--real", action="store_true", help="ρ from real paired runs (bench/seed_correlation.json)")
+    ap.add_argument("--data", type=Path, default=SEED_CORRELATION, help="--real: the paired runs")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
     cfg = replace(defaults, noise_seeds=args.noise_seeds, validation_seeds=args.validation_seeds,
-                  test=args.test, alpha=args.alpha, fdr=args.fdr)
-    pool = None
+                  alpha=args.alpha, fdr=args.fdr)
+    given = args.rho if args.rho is not None else ([0.0, 0.5] if args.grid else [0.0])
+    rhos = {f"ρ={rho:g}": rho for rho in given}
     if args.real:
-        overrides = args.override or ["model=tiny", "trainer=smoke", "logger=none"]
-        print(f"recording {args.pool} real runs ({' '.join(overrides)}), seeds only differ")
-        pool = real_pool(args.pool, overrides)
-        print(f"real noise: mean {pool.mean():.4f}, σ {pool.std(ddof=1):.4f} over {pool.size} runs")
-    common = dict(campaigns=args.campaigns, null=args.null, per_effect=args.per_effect,
-                  rho=args.rho, paired=args.paired, seed=args.seed, pool=pool)
-    print(f"{args.campaigns} campaigns × ({args.null} A/A + {3 * args.per_effect} planted) hypotheses; "
-          f"alpha={cfg.alpha} fdr={cfg.fdr} paired={args.paired} rho={args.rho}"
-          f"{' real noise' if pool is not None else ' Normal noise'}")
-    header = f"{'setting':<28}{'FDR %':>7}{'A/A %':>8}{'pow 1σ':>8}{'pow 2σ':>8}{'pow 3σ':>8}{'pow≥2σ':>9}{'goals':>7}"
-    print(header)
-    print("-" * len(header))
-    if args.grid:
-        for test in ("welch", "bootstrap"):
-            for k in (2, 3, 5, 8):
-                if pool is not None and args.null + 3 * args.per_effect > 0 and k > pool.size // 2:
-                    continue
-                grid_cfg = replace(cfg, test=test, noise_seeds=k, validation_seeds=k)
-                name = f"paired-{'t' if test == 'welch' else test}" if args.paired else test
-                print(_row(f"{name} K={k} baseline={k}", simulate(grid_cfg, **common)), flush=True)
+        print(f"seed correlation measured on real paired runs ({args.data}):")
+        measured = measured_rho(args.data)
+        pooled = {name: r["pooled"] for name, r in measured.items() if "pooled" in r}
+        lowest = {name: min(v for c, v in r.items() if c != "pooled") for name, r in measured.items() if r}
+        for name in pooled:
+            rhos[f"ρ={pooled[name]:.2f} ({name} pooled)"] = pooled[name]
+            rhos[f"ρ={lowest[name]:.2f} ({name} lowest)"] = lowest[name]
+    common = dict(campaigns=args.campaigns, null=args.null, per_effect=args.per_effect, seed=args.seed)
+    print(f"\n{args.campaigns} campaigns × ({args.null} A/A + {3 * args.per_effect} planted) hypotheses; "
+          f"alpha={cfg.alpha} fdr={cfg.fdr}; effects in units of one run's σ over seeds")
+    if not args.grid:
+        test, paired = TESTS[args.test]
+        run_cfg = replace(cfg, test=test)
+        print(_header())
+        for label, rho in rhos.items():
+            name = f"{args.test} K={cfg.validation_seeds} noise={cfg.noise_seeds} {label}"
+            print(_row(name, simulate(run_cfg, rho=rho, paired=paired, screen=args.screen, **common)), flush=True)
     else:
-        test = f"paired-{'t' if cfg.test == 'welch' else cfg.test}" if args.paired else cfg.test
-        label = f"{test} K={cfg.validation_seeds} baseline={cfg.noise_seeds}"
-        print(_row(label, simulate(cfg, **common)))
+        for label, rho in rhos.items():
+            print(f"\n{label}: validation alone (every hypothesis re-run on K seeds, paired with the baseline's)")
+            print(_header())
+            for test_name in ("paired-t", "welch", "paired-bootstrap"):
+                test, paired = TESTS[test_name]
+                for k in args.ks if test_name == "paired-t" else [5]:
+                    grid_cfg = replace(cfg, test=test, noise_seeds=k + 1, validation_seeds=k)
+                    print(_row(f"{test_name} K={k}", simulate(grid_cfg, rho=rho, paired=paired, **common)), flush=True)
+            print(f"{label}: the whole gate (screened on one seed against the noise floor, then paired-t)")
+            print(_header())
+            for k, nb in [(k, k + 1) for k in args.ks if 4 <= k <= 6] + [(5, 3)]:
+                grid_cfg = replace(cfg, test="welch", noise_seeds=nb, validation_seeds=k)
+                r = simulate(grid_cfg, rho=rho, paired=True, screen=True, **common)
+                print(_row(f"screen+paired-t K={k} noise={nb}", r), flush=True)
     print("goals: FDR <= 5 % and power >= 80 % for effects >= 2σ")
 
 

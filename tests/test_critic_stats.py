@@ -11,6 +11,7 @@ from scipy import stats as sps
 from autoresearch.config import CriticConfig
 from autoresearch.critic import (
     INCONCLUSIVE,
+    MIN_RUNS,
     REJECTED,
     VALIDATED,
     Comparison,
@@ -18,6 +19,7 @@ from autoresearch.critic import (
     benjamini_hochberg,
     classify,
     compare,
+    interval_level,
     noise_floor,
 )
 
@@ -85,6 +87,64 @@ def test_bootstrap_ci_and_p_value_follow_the_data():
     same = compare(list(1.60 + 0.01 * rng.normal(size=10)), baseline, test="bootstrap", alpha=0.05, seed=1)
     assert same.p_value > 0.01
     assert compare(better, baseline, test="bootstrap", alpha=0.05, seed=1, resamples=4000) == c  # seeded
+
+
+def test_paired_bootstrap_resamples_seeds_not_runs():
+    rng = np.random.default_rng(2)
+    seed_noise = 0.02 * rng.normal(size=10)  # what a seed does to both configurations
+    baseline = list(1.60 + seed_noise + 0.002 * rng.normal(size=10))
+    candidate = list(1.595 + seed_noise + 0.002 * rng.normal(size=10))
+    paired = compare(candidate, baseline, test="bootstrap", alpha=0.05, paired=True, seed=3)
+    assert paired.test == "paired-bootstrap"
+    assert paired.ci_low > 0 and paired.p_value < 0.01
+    unpaired = compare(candidate, baseline, test="bootstrap", alpha=0.05, seed=3)
+    assert unpaired.ci_low < 0 and unpaired.p_value > 0.1  # the seed noise swamps it without pairing
+
+
+def test_the_interval_reports_its_own_level():
+    """The CI is two-sided at 1 - 2·alpha (90 % at alpha = 0.05), and the comparison says so."""
+    assert interval_level(0.05) == pytest.approx(0.90)
+    baseline, candidate = [1.60, 1.62, 1.61, 1.63], [1.55, 1.57, 1.56]
+    for alpha in (0.05, 0.025):
+        for test in ("welch", "bootstrap"):
+            c = compare(candidate, baseline, test=test, alpha=alpha)
+            assert c.ci_level == pytest.approx(1 - 2 * alpha)
+        welch = compare(candidate, baseline, test="welch", alpha=alpha)
+        ci = sps.ttest_ind(baseline, candidate, equal_var=False).confidence_interval(welch.ci_level)
+        assert (welch.ci_low, welch.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    [a] = assess({"h": candidate + [1.56]}, baseline, CriticConfig(alpha=0.025))
+    assert a.to_dict()["ci_level"] == pytest.approx(0.95)
+
+
+def test_two_runs_a_side_are_never_a_verdict():
+    """A floor and a verdict from two runs are not evidence: inconclusive, with the reason."""
+    assert MIN_RUNS == 3
+    kw = dict(fdr=0.05, min_effect=0.0, noise_std=0.01)
+    better = compare([1.50, 1.501], [1.60, 1.602], test="welch", alpha=0.05)
+    assert better.p_value < 0.05 and better.ci_low > 0  # the t-test alone would call it a discovery
+    assert "at least 3" in better.reason and not better.enough_runs
+    assert classify(better, better.p_value, **kw) == INCONCLUSIVE
+    worse = compare([1.70, 1.701], [1.60, 1.602], test="welch", alpha=0.05, paired=True)
+    assert classify(worse, 1.0, **kw) == INCONCLUSIVE  # nor rejected on two runs
+    three = compare([1.50, 1.501, 1.499], [1.60, 1.602, 1.601], test="welch", alpha=0.05)
+    assert three.reason == "" and three.enough_runs
+    assert classify(three, three.p_value, **kw) == VALIDATED
+    [a] = assess({"h": [1.50, 1.501]}, [1.60, 1.602], CriticConfig(noise_seeds=2, validation_seeds=2), paired=True)
+    assert a.verdict == INCONCLUSIVE and "at least 3" in a.to_dict()["reason"]
+
+
+def test_benjamini_hochberg_matches_the_step_up_definition():
+    rng = np.random.default_rng(4)
+    p = rng.uniform(size=40) ** 3
+    m, order = p.size, np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    expected = np.empty(m)
+    expected[order] = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
+    out = benjamini_hochberg(p, 0.1)
+    assert [q for _, q in out] == pytest.approx(expected.tolist())
+    assert [r for r, _ in out] == [q <= 0.1 for q in expected]
+    with pytest.raises(ValueError, match="p-values"):
+        benjamini_hochberg([0.1, float("nan")], 0.05)
 
 
 def test_compare_refuses_bad_input_with_a_fix():

@@ -4,7 +4,8 @@ It works on plain data — val_bpb values and learning curves ``[(progress, val_
 never imports the trainer, the campaign or the store: they call it.
 
 * statistics: ``noise_floor``, ``compare``, ``benjamini_hochberg``, ``classify`` and the pipeline
-  that chains them, ``assess`` (verdicts: validated / rejected / inconclusive);
+  that chains them, ``assess`` (verdicts: validated / rejected / inconclusive; never a verdict
+  from fewer than ``MIN_RUNS`` runs a side; ``interval_level(alpha)`` is the CI's level);
 * early stopping: ``make_early_stopper(cfg)`` → an ``EarlyStopper`` (none, Ax percentile, GP
   learning curve, successive halving) answering ``should_stop`` with a ``StopDecision``;
   ``replay_strategies`` replays them offline over a ``CurveBank``;
@@ -28,6 +29,7 @@ from autoresearch.critic.learning_curve import CurveStopper, LearningCurveModel
 from autoresearch.critic.replay import CurveBank, ReplayRun, ReplaySummary, replay, replay_strategies
 from autoresearch.critic.stats import (
     INCONCLUSIVE,
+    MIN_RUNS,
     REJECTED,
     VALIDATED,
     VERDICTS,
@@ -36,11 +38,13 @@ from autoresearch.critic.stats import (
     benjamini_hochberg,
     classify,
     compare,
+    interval_level,
     noise_floor,
 )
 
 __all__ = [
     "INCONCLUSIVE",
+    "MIN_RUNS",
     "REJECTED",
     "VALIDATED",
     "VERDICTS",
@@ -66,6 +70,7 @@ __all__ = [
     "clean_curve",
     "compare",
     "final_value",
+    "interval_level",
     "make_early_stopper",
     "noise_floor",
     "read_curve",

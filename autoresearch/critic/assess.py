@@ -54,6 +54,7 @@ class Assessment:
             "effect": c.effect,
             "ci_low": c.ci_low,
             "ci_high": c.ci_high,
+            "ci_level": c.ci_level,
             "p_value": c.p_value,
             "q_value": self.q_value,
             "test": c.test,
@@ -62,6 +63,7 @@ class Assessment:
             "noise_mean": self.noise.mean,
             "noise_std": self.noise.std,
             "noise_n": self.noise.n,
+            "reason": c.reason,
         }
 
 
