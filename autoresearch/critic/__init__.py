@@ -5,8 +5,9 @@ never imports the trainer, the campaign or the store: they call it.
 
 * statistics: ``noise_floor``, ``compare``, ``benjamini_hochberg``, ``classify`` and the pipeline
   that chains them, ``assess`` (verdicts: validated / rejected / inconclusive);
-* early stopping: ``make_early_stopper(cfg)`` → an ``EarlyStopper`` (none, Ax percentile, GP
-  learning curve, successive halving) answering ``should_stop`` with a ``StopDecision``;
+* early stopping: ``make_early_stopper(cfg, StopperContext(...))`` → an ``EarlyStopper`` (none,
+  Ax percentile, GP learning curve, successive halving) answering ``should_stop`` with a
+  ``StopDecision``; the context carries the campaign's noise floor and earlier campaigns' curves;
   ``replay_strategies`` replays them offline over a ``CurveBank``;
 * ablations: ``AblationGraph`` (leave-one-out schedule over ``depends_on`` edges, attribution, PNG);
 * sharpness: ``hutchinson_trace`` (inside ``hvp_forward()``) and ``SharpnessMonitor``.
@@ -14,15 +15,16 @@ never imports the trainer, the campaign or the store: they call it.
 
 from autoresearch.critic.ablation import Ablation, AblationGraph
 from autoresearch.critic.assess import Assessment, assess
-from autoresearch.critic.curves import Curve, clean_curve, final_value, read_curve, synthetic_curves, value_at
-from autoresearch.critic.early_stopping import (
-    EarlyStopper,
-    HalvingStopper,
-    NoStopper,
-    PercentileStopper,
-    StopDecision,
-    make_early_stopper,
+from autoresearch.critic.curves import (
+    Curve,
+    clean_curve,
+    evaluation_noise,
+    final_value,
+    read_curve,
+    synthetic_curves,
+    value_at,
 )
+from autoresearch.critic.early_stopping import HalvingStopper, NoStopper, PercentileStopper, make_early_stopper
 from autoresearch.critic.learning_curve import CurveStopper, LearningCurveModel
 from autoresearch.critic.replay import CurveBank, ReplayRun, ReplaySummary, replay, replay_strategies
 from autoresearch.critic.sharpness import Intervention, SharpnessMonitor, hutchinson_trace, hvp_forward
@@ -38,6 +40,7 @@ from autoresearch.critic.stats import (
     compare,
     noise_floor,
 )
+from autoresearch.critic.stopping import EarlyStopper, StopDecision, StopperContext
 
 __all__ = [
     "INCONCLUSIVE",
@@ -62,11 +65,13 @@ __all__ = [
     "ReplaySummary",
     "SharpnessMonitor",
     "StopDecision",
+    "StopperContext",
     "assess",
     "benjamini_hochberg",
     "classify",
     "clean_curve",
     "compare",
+    "evaluation_noise",
     "final_value",
     "hutchinson_trace",
     "hvp_forward",
