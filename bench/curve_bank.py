@@ -32,17 +32,27 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from autoresearch.config import EarlyStoppingConfig, compose, flatten, to_dict, to_experiment_config  # noqa: E402
-from autoresearch.critic import CurveBank, read_curve, replay_strategies, synthetic_curves  # noqa: E402
+from autoresearch.critic import (  # noqa: E402
+    CurveBank,
+    StopperContext,
+    evaluation_noise,
+    read_curve,
+    replay_strategies,
+    synthetic_curves,
+)
 
 # Two banks of the same space and settings, configurations sampled with seeds 0 and 1: whether
 # early stopping can reach its goal depends on the bank (is the best configuration a late bloomer?),
 # so one bank is too few to judge a strategy by.
-BANKS = [Path(__file__).resolve().parent / name for name in ("curve_bank.json", "curve_bank_seed1.json")]
+BENCH = Path(__file__).resolve().parent
+BANKS = [BENCH / name for name in ("curve_bank.json", "curve_bank_seed1.json")]
 log = logging.getLogger("curve_bank")
 
 
@@ -68,6 +78,7 @@ def record(args: argparse.Namespace) -> None:
     budget = {"kind": args.budget_kind, "value": args.budget_value}
     base_overrides = [
         f"+campaign={args.campaign}",
+        *([f"campaign.search_space={args.space}"] if args.space else []),
         "logger=none",
         f"trainer.budget.kind={args.budget_kind}",
         f"trainer.budget.value={args.budget_value}",
@@ -82,7 +93,9 @@ def record(args: argparse.Namespace) -> None:
     # change what "baseline" means for repeats added to this bank (--add-noise).
     pinned = Hypothesis(overrides={k: flat[k] for k in space.parameters}).override_strings()
     rng = random.Random(args.seed)
-    noise_seeds = list(base_cfg.campaign.seeds[: args.noise_repeats])
+    # Consecutive seeds from the campaign's first: a small campaign lists fewer seeds than a noise floor needs.
+    first_seed = base_cfg.campaign.seeds[0] if base_cfg.campaign.seeds else 1337
+    noise_seeds = list(range(first_seed, first_seed + args.noise_repeats))
     runs: list[tuple[str, list[str]]] = [(f"baseline_seed{s}", [f"seed={s}", *pinned]) for s in noise_seeds]
     seen: set[tuple] = set()
     while len(runs) < len(noise_seeds) + args.configs:
@@ -107,7 +120,9 @@ def record(args: argparse.Namespace) -> None:
         else:
             bank.curves[name] = curve
             bank.overrides[name] = extra
-    bank.meta["record_seconds"] = round(time.perf_counter() - started, 1)
+        # Saved after every run: a recording cut short (a shared machine, a deadline) keeps what it trained.
+        bank.meta["record_seconds"] = round(time.perf_counter() - started, 1)
+        bank.save(args.bank)
     bank.save(args.bank)
     print(f"wrote {args.bank}: {len(bank.curves)} curves, {len(bank.noise)} baseline repeats")
 
@@ -162,13 +177,18 @@ def replay(args: argparse.Namespace) -> None:
         handler.setLevel(logging.WARNING)
     cfg = EarlyStoppingConfig(
         min_progress=args.min_progress, min_curves=args.min_curves, delta=args.delta,
-        margin=args.margin, percentile=args.percentile, eta=args.eta,
+        margin=args.margin, noise_margin=args.noise_margin, percentile=args.percentile, eta=args.eta,
     )
     print(f"{args.shuffles} arrival orders (seed {args.seed}); min_progress={cfg.min_progress} "
-          f"min_curves={cfg.min_curves} delta={cfg.delta} percentile={cfg.percentile} eta={cfg.eta}")
+          f"min_curves={cfg.min_curves} delta={cfg.delta} noise_margin={cfg.noise_margin} "
+          f"percentile={cfg.percentile} eta={cfg.eta}; stoppers told "
+          + (f"the noise floor of the first {args.floor_repeats} baseline repeats" if args.floor_repeats
+             else "no noise floor (measured from finished curves)")
+          + (f", prior curves of {', '.join(p.name for p in args.prior)}" if args.prior else ""))
+    prior = tuple(c for p in args.prior for c in CurveBank.load(p).curves.values())
     if args.synthetic:
         curves = synthetic_curves(args.synthetic, seed=args.seed, points=args.eval_points, noise=0.01)
-        _replay_one(f"{args.synthetic} synthetic curves (noise σ 0.01)", curves, 0.01, cfg, args)
+        _replay_one(f"{args.synthetic} synthetic curves (noise σ 0.01)", curves, 0.01, cfg, args, StopperContext())
         return
     for path in args.bank:
         if not path.is_file():
@@ -176,13 +196,18 @@ def replay(args: argparse.Namespace) -> None:
     for path in args.bank:
         bank = CurveBank.load(path)
         source = f"{path.name}: {len(bank.curves)} recorded curves, {len(bank.noise)} baseline repeats"
-        _replay_one(source, list(bank.curves.values()), bank.noise_std, cfg, args)
+        floor = bank.noise[: args.floor_repeats]
+        context = StopperContext(noise_std=float(np.std(floor, ddof=1)) if len(floor) >= 2 else None,
+                                 prior_curves=prior if path not in args.prior else ())
+        _replay_one(source, list(bank.curves.values()), bank.noise_std, cfg, args, context)
 
 
-def _replay_one(source: str, curves: list, noise_std: float, cfg: EarlyStoppingConfig, args: argparse.Namespace) -> None:
+def _replay_one(source: str, curves: list, noise_std: float, cfg: EarlyStoppingConfig, args: argparse.Namespace,
+                context: StopperContext) -> None:
     started = time.perf_counter()
     rows = replay_strategies(curves, cfg, strategies=args.strategies, shuffles=args.shuffles,
-                             seed=args.seed, noise_std=noise_std)
+                             seed=args.seed, noise_std=noise_std, context=context)
+    source += f"; evaluation noise of its curves {evaluation_noise(curves):.4f}"
     header = f"{'strategy':<11}{'used %':>8}{'saved %':>9}{'regret':>9}{'worst':>9}{'noise σ':>9}" \
              f"{'≤ noise':>9}{'stopped':>9}{'ms/call':>9}{'max ms':>9}"
     print(f"\n{source}\n{header}\n{'-' * len(header)}")
@@ -205,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--synthetic", type=int, default=0, help="replay N synthetic curves instead of the bank")
     ap.add_argument("--seed", type=int, default=0)
     # record
-    ap.add_argument("--campaign", default="quickstart", help="shipped campaign whose search space is sampled")
+    ap.add_argument("--campaign", default="quickstart", help="shipped campaign: model, budget and search space")
+    ap.add_argument("--space", default=None, help="search space to sample instead of the campaign's own")
     ap.add_argument("--configs", type=int, default=36)
     ap.add_argument("--noise-repeats", type=int, default=3)
     ap.add_argument("--budget-kind", default="steps")
@@ -221,6 +247,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-curves", type=int, default=EarlyStoppingConfig.min_curves)
     ap.add_argument("--delta", type=float, default=EarlyStoppingConfig.delta)
     ap.add_argument("--margin", type=float, default=EarlyStoppingConfig.margin)
+    ap.add_argument("--noise-margin", type=float, default=EarlyStoppingConfig.noise_margin)
+    ap.add_argument("--floor-repeats", type=int, default=0, metavar="N",
+                    help="tell the stoppers the noise floor of the bank's first N baseline repeats "
+                         "(what a campaign with N noise seeds knows); 0: they measure noise from the curves")
+    ap.add_argument("--prior", type=Path, nargs="*", default=[],
+                    help="banks whose curves the stoppers get as earlier campaigns' curves on the same space")
     ap.add_argument("--percentile", type=float, default=EarlyStoppingConfig.percentile)
     ap.add_argument("--eta", type=float, default=EarlyStoppingConfig.eta)
     args = ap.parse_args(argv)
@@ -233,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         args.bank = args.bank[0] if args.bank else BANKS[0].with_name(
             "curve_bank.json" if args.seed == 0 else f"curve_bank_seed{args.seed}.json")
     else:
-        args.bank = args.bank or BANKS
+        args.bank = args.bank or sorted(BENCH.glob("curve_bank*.json"))
     if args.record:
         record(args)
     elif args.add_noise:

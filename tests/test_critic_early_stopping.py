@@ -299,3 +299,31 @@ def test_curve_stopper_does_not_stop_a_trial_falling_faster_than_every_finished_
     gentle = [first, (p2, v3 - smallest_drop), (p3, v3)]
     decision = stopper.should_stop(99, gentle, finished, incumbent)
     assert decision.stop and decision.predicted is not None
+
+
+def test_critic_imports_form_no_cycle():
+    """Issue 15: the stoppers and the learning-curve model share ``critic/stopping.py`` and neither
+    imports the other back (function-level imports count: they are edges too)."""
+    import ast
+    import graphlib
+
+    package = Path(__file__).resolve().parents[1] / "autoresearch" / "critic"
+    edges = {}
+    for path in package.glob("*.py"):
+        module = f"autoresearch.critic.{path.stem}"
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autoresearch.critic."):
+                targets.add(node.module)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith("autoresearch.critic.")}
+        edges[module] = targets - {module}
+    tuple(graphlib.TopologicalSorter(edges).static_order())  # raises CycleError on a cycle
+
+
+@pytest.mark.parametrize("noise", [0.005, 0.01, 0.03])
+def test_evaluation_noise_recovers_the_noise_of_synthetic_curves(noise):
+    from autoresearch.critic import evaluation_noise
+
+    assert evaluation_noise(synthetic_curves(30, seed=1, noise=noise)) == pytest.approx(noise, rel=0.3)
+    assert math.isnan(evaluation_noise([[(0.5, 3.0), (1.0, 2.9)]]))  # no interior point late in a curve

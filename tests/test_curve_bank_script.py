@@ -51,3 +51,15 @@ def test_record_then_add_noise_keeps_the_recorded_baseline(curve_bank, tmp_path)
     with pytest.raises(SystemExit, match="changed since"):
         curve_bank.main(_cli(bank_path, "--add-noise", "1"))
     assert len(json.loads(bank_path.read_text())["noise"]) == 3
+
+
+def test_record_samples_the_named_space_with_enough_baseline_seeds(curve_bank, tmp_path):
+    """``--space`` samples another shipped space on the campaign's model; the quickstart lists 3 seeds,
+    and a noise floor of 4 repeats takes consecutive seeds from its first."""
+    bank_path = tmp_path / "lr.json"
+    curve_bank.main(_cli(bank_path, "--record", "--space", "lr_schedule", "--configs", "1", "--noise-repeats", "4",
+                         "--budget-value", "4", "--eval-points", "2"))
+    bank = CurveBank.load(bank_path)
+    assert bank.meta["search_space"] == "lr_schedule" and bank.meta["noise_seeds"] == [1337, 1338, 1339, 1340]
+    assert {o.split("=")[0] for o in bank.meta["baseline_overrides"]} >= {"optim.lr", "optim.schedule", "optim.beta2"}
+    assert all(o.split("=")[0].startswith("optim.") for o in bank.overrides["config000"])

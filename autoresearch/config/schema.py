@@ -308,7 +308,11 @@ class EarlyStoppingConfig:
     # both. min_curves 2 then moved 0.25 to 62.4 % at 0.004 and 61.3 % at 0.006. Held-out
     # orders: docs/MEASUREMENTS.md.
     delta: float = 0.25
-    margin: float = 0.0
+    margin: float = 0.0  # curve: a fixed part of the margin, in bpb
+    # curve: the part of the margin that scales with the noise σ (the campaign's noise floor when
+    # given, else measured from its finished curves): "little chance to beat the incumbent by
+    # more than noise_margin σ". Scale-free, so it carries from one space, model or budget to another.
+    noise_margin: float = 0.0
     eta: float = 3.0  # halving: keep 1/eta at each rung
 
     def problems(self, prefix: str = "critic.early_stopping") -> list[ConfigProblem]:
@@ -318,6 +322,8 @@ class EarlyStoppingConfig:
         _fraction(p, f"{prefix}.delta", self.delta)
         if not 0 < self.percentile < 100:
             p.append(ConfigProblem(f"{prefix}.percentile", f"must be in (0, 100), got {self.percentile}"))
+        if self.noise_margin < 0:
+            p.append(ConfigProblem(f"{prefix}.noise_margin", f"must be >= 0, got {self.noise_margin}"))
         if self.eta <= 1:
             p.append(ConfigProblem(f"{prefix}.eta", f"must be > 1, got {self.eta}"))
         return p

@@ -60,6 +60,27 @@ def final_value(curve: Curve) -> float:
     return float(curve[-1][1]) if curve else math.nan
 
 
+def evaluation_noise(curves: Iterable[Curve], *, from_progress: float = 0.5) -> float:
+    """Robust estimate of the noise σ of one evaluation, pooled over curves; nan without evidence.
+
+    Each interior point at ``from_progress`` or later is compared with the straight line through
+    its two neighbours; late in a curve the curvature is small, so what is left is noise. For a
+    point at weight ``w`` between its neighbours the residual has variance σ²(1 + w² + (1 - w)²),
+    and σ is the median absolute scaled residual / 0.6745 (a few outlying evaluations do not move it).
+    The scale of val_bpb differs between search spaces, models and budgets; this is what a
+    stopper measures of it from a campaign's own finished curves.
+    """
+    scaled = []
+    for curve in curves:
+        for (p0, v0), (p1, v1), (p2, v2) in zip(curve, curve[1:], curve[2:]):
+            if p1 < from_progress or p2 <= p0:
+                continue
+            w = (p2 - p1) / (p2 - p0)  # weight of the left neighbour in the straight line
+            resid = v1 - (w * v0 + (1 - w) * v2)
+            scaled.append(abs(resid) / math.sqrt(1 + w * w + (1 - w) ** 2))
+    return float(np.median(scaled) / 0.6745) if scaled else math.nan
+
+
 def synthetic_curves(
     n: int,
     *,

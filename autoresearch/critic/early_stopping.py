@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from autoresearch.config import EarlyStoppingConfig
 from autoresearch.critic.curves import Curve, clean_curve, value_at
+from autoresearch.critic.stopping import EarlyStopper, StopDecision, StopperContext, gate
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +42,9 @@ log = logging.getLogger(__name__)
 AX_PROGRESSION_SCALE = 1000
 
 
-@dataclass(frozen=True, kw_only=True)
-class StopDecision:
-    """The critic's answer for one trial at one point of its curve."""
-
-    stop: bool
-    reason: str
-    predicted: float | None = None  # curve model: posterior mean of the final val_bpb
-    p_better: float | None = None  # curve model: P(final < incumbent - margin)
-
-
-@runtime_checkable
-class EarlyStopper(Protocol):
-    """What the campaign calls each time a running trial reports a new evaluation."""
-
-    name: str
-
-    def should_stop(
-        self,
-        trial_id: int,
-        partial: list[tuple[float, float]],
-        finished: dict[int, list[tuple[float, float]]],
-        incumbent: float | None,
-    ) -> StopDecision: ...
-
-
-def make_early_stopper(cfg: EarlyStoppingConfig) -> EarlyStopper:
-    """The stopper ``critic.early_stopping.strategy`` names."""
+def make_early_stopper(cfg: EarlyStoppingConfig, context: StopperContext | None = None) -> EarlyStopper:
+    """The stopper ``critic.early_stopping.strategy`` names; ``context`` is what the caller knows
+    beyond the campaign's own curves (its noise floor, earlier campaigns' curves on the same space)."""
     if cfg.strategy == "none":
         return NoStopper()
     if cfg.strategy == "percentile":
@@ -77,27 +52,13 @@ def make_early_stopper(cfg: EarlyStoppingConfig) -> EarlyStopper:
     if cfg.strategy == "curve":
         from autoresearch.critic.learning_curve import CurveStopper  # torch/botorch only when used
 
-        return CurveStopper(cfg)
+        return CurveStopper(cfg, context=context)
     if cfg.strategy == "halving":
         return HalvingStopper(cfg)
     raise ValueError(
         f"critic.early_stopping.strategy: unknown strategy {cfg.strategy!r}; "
         "use one of none, percentile, curve, halving"
     )
-
-
-def gate(cfg: EarlyStoppingConfig, partial: Curve, finished: dict[int, Curve]) -> StopDecision | None:
-    """The rules every strategy shares: a "keep running" decision, or None when the strategy may decide."""
-    if not partial:
-        return StopDecision(stop=False, reason="no evaluation yet")
-    progress = partial[-1][0]
-    if progress < cfg.min_progress:
-        return StopDecision(stop=False, reason=f"progress {progress:.2f} < min_progress {cfg.min_progress:.2f}")
-    if progress >= 1.0:
-        return StopDecision(stop=False, reason="trial has reached its full budget")
-    if len(finished) < cfg.min_curves:
-        return StopDecision(stop=False, reason=f"{len(finished)} finished curves < min_curves {cfg.min_curves}")
-    return None
 
 
 class NoStopper:

@@ -2,7 +2,9 @@
 
 Ax 1.3 ships only an abstract ``ModelBasedEarlyStoppingStrategy``, so this is our own, on
 BoTorch/GPyTorch. The model answers one question: a trial that is at val_bpb ``y`` after a
-fraction ``p`` of its budget — where will it end?
+fraction ``p`` of its budget — where will it end? ``CurveStopper`` turns the answer into a stop
+decision. How the design was arrived at, with the replays that chose it (what was tried and did
+not help), is in docs/MEASUREMENTS.md, "Early stopping".
 
 Model
 -----
@@ -18,51 +20,31 @@ noisy measurement) gives the drop, so
 
     final ~ y_now - mean_drop + c(p) · sd_drop · T(ν(p)).
 
-Calibration, c(p) >= 1 and ν(p): maximum-likelihood hyper-parameters fitted to a handful of
-curves make the GP overconfident, most of all early in a curve. At every hyper-parameter fit the
-finished curves are split into (at most) ``calibration_folds`` folds, each fold held out in turn
-with the hyper-parameters refitted on the rest, and the held-out examples scored; c(p) is the
-RMS of those z-scores near progress p. Holding a curve out without refitting (closed form, what
-this model did first) is not enough: the held-out curve helped choose the hyper-parameters that
-then judge it. As c(p) is a variance scale estimated from ν(p) held-out curves, the predictive is
-Student-t with ν(p) degrees of freedom rather than Normal. Most of a campaign runs on few
-finished curves — stopped trials never finish — so this matters: with 4 random finished curves
-of the recorded bank, the old model (RBF kernel, closed-form calibration, Normal) put 16 % of
-held-out finals below its 5 % quantile at progress 0.2; this one puts 4 % there (9 % at 16
-curves, old 14 %; 5 % and 8 % on the second bank), with bounded hyper-parameters (RMSE at
-p = 0.2: 0.28 and 0.20 bpb at 4 and 16 curves, old 0.28 and 0.18; on synthetic power-law curves
-0.07 vs 0.30 at 8 curves). With fewer than about 6 curves the calibration itself is a guess
-(on synthetic curves 21 % still fall below the 5 % quantile at 4 curves); ν(p) (a t with a few
-degrees of freedom) and ``CurveStopper``'s refusal to judge a trial outside the finished curves
-are the guard there.
-
 Why the drop and not the final value: curves of different configurations share their *shape*
-far more than their level. Why not the drop's rate per unit of remaining progress (tried):
-dividing by 1 - p turns evaluation noise near the end of a curve into large target noise, and
-on synthetic curves with noisy evaluations the stopper then saved about 10 points less compute.
+far more than their level. Why not the drop per unit of remaining progress: dividing by 1 - p
+turns evaluation noise near the end of a curve into large target noise.
 
-What did not help (``python bench/curve_bank.py`` replays, see docs/MEASUREMENTS.md): adding
-the partial curves of stopped trials as training data (their finals imputed by the model, with
-the imputation's variance as extra noise), a per-curve random-effect kernel term, (as a
-prototype with Bayesian linear regressions) a one-step-ahead model rolled out to p = 1, and the
-configuration's own keys as extra inputs (wider predictive, less saved at the same regret). Even
-training on the *true* full curves of every trial seen so far moved the saved-compute/regret
-trade-off by less than the replay's noise: what limits early stopping on the bank is how little
-two evaluations tell about a curve's end, not the number of training curves.
+Calibration, c(p) >= 1 and ν(p): maximum-likelihood hyper-parameters fitted to a handful of
+curves make the GP overconfident, most of all early in a curve, and most of a campaign runs on
+few finished curves (stopped trials never finish). At every hyper-parameter fit the finished
+curves are split into (at most) ``calibration_folds`` folds, each fold held out in turn with the
+hyper-parameters refitted on the rest, and the held-out examples scored; c(p) is the RMS of
+those z-scores near progress p. Refitting matters: a held-out curve that helped choose the
+hyper-parameters would judge itself too kindly. As c(p) is a variance scale estimated from ν(p)
+held-out curves, the predictive is Student-t with ν(p) degrees of freedom rather than Normal.
+With very few curves the calibration itself is a guess; the t's heavy tails and
+``CurveStopper``'s refusal to judge a trial outside the finished curves are the guard there.
 
-Cost: the hyper-parameters are refitted (L-BFGS on the marginal likelihood) only when the number
-of finished curves has grown by ``refit_growth`` since the last fit, together with the
-calibration (one short refit per fold: about 1.3-2.7 s on one busy core for 3-36 curves);
-otherwise the GP is rebuilt on the new data with the previous hyper-parameters, feature scaling
-and calibration (one Cholesky). A decision with an unchanged set of finished curves reuses the
-model and costs a posterior evaluation. ``bench/curve_bank.py`` prints the measured time per
-decision.
+Cost: the hyper-parameters are refitted (L-BFGS on the marginal likelihood), together with the
+calibration, only when the number of finished curves has grown by ``refit_growth`` since the
+last fit; otherwise the GP is rebuilt on the new data with the previous hyper-parameters,
+feature scaling and calibration (one Cholesky), and a decision with an unchanged set of finished
+curves costs a posterior evaluation. ``bench/curve_bank.py`` prints the time per decision.
 
 Threads: the GP's matrices are at most ``max_points`` square, far too small to gain from
 intra-op threads, and beside a training subprocess on the same cores extra threads only
-contend (measured on 2 busy cores: a 50-curve fit took 0.3-0.5 s on one thread, 2-10 s on two).
-So ``update`` and ``predict`` run with one torch thread and restore the previous setting after;
-the campaign process runs no other torch work meanwhile (trials are subprocesses).
+contend. So ``update`` and ``predict`` run with one torch thread and restore the previous
+setting after; the campaign process runs no other torch work meanwhile (trials are subprocesses).
 """
 
 from __future__ import annotations
@@ -80,8 +62,8 @@ from linear_operator.utils.errors import NotPSDError
 from scipy.special import stdtr
 
 from autoresearch.config import EarlyStoppingConfig
-from autoresearch.critic.curves import Curve, clean_curve, final_value, value_at
-from autoresearch.critic.early_stopping import StopDecision, gate
+from autoresearch.critic.curves import Curve, clean_curve, evaluation_noise, final_value, value_at
+from autoresearch.critic.stopping import StopDecision, StopperContext, gate
 
 log = logging.getLogger(__name__)
 
@@ -402,35 +384,52 @@ def _outside_finished(partial: Curve, curves: list[Curve]) -> str | None:
 class CurveStopper:
     """Stop when the learning-curve model gives the trial little chance of beating the incumbent.
 
-    ``P(final < incumbent - margin) < delta`` under the model's Student-t predictive, after
-    ``min_progress`` and once ``min_curves`` trials have finished. Without an incumbent, the best
-    finished final val_bpb is used. A trial outside the finished curves at its progress — ahead
-    of all of them, or falling faster than all of them — is never stopped: the model would be
-    extrapolating (``_outside_finished``).
+    ``P(final < incumbent - margin - noise_margin·σ) < delta`` under the model's Student-t
+    predictive, after ``min_progress`` and once ``min_curves`` trials have finished. Without an
+    incumbent, the best finished final val_bpb is used. σ is the campaign's noise floor when the
+    caller gives one (``StopperContext.noise_std``), else the evaluation noise measured on the
+    finished curves (``evaluation_noise``): the margin is in the campaign's own units, so the rule
+    carries from one space, model or budget to another. A trial outside the finished curves at
+    its progress — ahead of all of them, or falling faster than all of them — is never stopped:
+    the model would be extrapolating (``_outside_finished``). Curves of earlier campaigns on the
+    same space (``StopperContext.prior_curves``) join the finished ones as evidence for the
+    model, the noise and that rule, but never set the incumbent.
     """
 
     name = "curve"
 
-    def __init__(self, cfg: EarlyStoppingConfig, *, refit_growth: float = 1.25):
+    def __init__(self, cfg: EarlyStoppingConfig, *, context: StopperContext | None = None, refit_growth: float = 1.25):
         self.cfg = cfg
+        self.context = context or StopperContext()
         self.refit_growth = refit_growth
         self.model = self._new_model()
+        self._noise: tuple[int, float] | None = None  # (number of curves, σ measured on them)
 
     def _new_model(self) -> LearningCurveModel:
         return LearningCurveModel(refit_growth=self.refit_growth, min_progress=self.cfg.min_progress)
+
+    def noise_std(self, curves: list[Curve]) -> float:
+        """σ for the noise margin: the caller's noise floor, else measured on ``curves`` (0 when unmeasurable)."""
+        if self.context.noise_std is not None:
+            return self.context.noise_std
+        if self._noise is None or self._noise[0] != len(curves):
+            sigma = evaluation_noise(curves)
+            self._noise = (len(curves), sigma if math.isfinite(sigma) else 0.0)
+        return self._noise[1]
 
     def should_stop(self, trial_id, partial, finished, incumbent) -> StopDecision:
         partial = clean_curve(partial)
         finished = {k: clean_curve(v) for k, v in finished.items() if k != trial_id}
         if (keep := gate(self.cfg, partial, finished)) is not None:
             return keep
-        curves = [c for c in finished.values() if len(c) >= 2]
-        if len(curves) < max(self.cfg.min_curves, 1):
-            return StopDecision(stop=False, reason=f"only {len(curves)} finished curves with 2+ evaluations")
+        own = [c for c in finished.values() if len(c) >= 2]
+        if len(own) < max(self.cfg.min_curves, 1):
+            return StopDecision(stop=False, reason=f"only {len(own)} finished curves with 2+ evaluations")
         if incumbent is None or not math.isfinite(incumbent):
-            incumbent = min(final_value(c) for c in curves)
+            incumbent = min(final_value(c) for c in own)
         if len(partial) < 2:
             return StopDecision(stop=False, reason="curve: needs two evaluations to read a slope")
+        curves = own + list(self.context.prior_curves)
         if (outside := _outside_finished(partial, curves)) is not None:
             return StopDecision(stop=False, reason=f"curve: {outside}; not judged by extrapolation")
         progress = partial[-1][0]
@@ -447,14 +446,15 @@ class CurveStopper:
             self.model = self._new_model()
             return StopDecision(stop=False, reason=f"curve: model failed ({type(err).__name__}); kept running")
         dof = self.model.degrees_of_freedom(progress, progress - partial[-2][0])
-        target = incumbent - self.cfg.margin
+        sigma = self.noise_std(curves) if self.cfg.noise_margin else 0.0
+        target = incumbent - self.cfg.margin - self.cfg.noise_margin * sigma
         p_better = float(stdtr(dof, (target - mean) / std))
         stop = p_better < self.cfg.delta
         verb = "stop" if stop else "keep"
         return StopDecision(
             stop=stop,
             reason=f"curve: predicted final {mean:.4f} ± {std:.4f} (t, {dof} dof), P(< {target:.4f}) = {p_better:.3f} "
-            f"({verb}: delta {self.cfg.delta:g}) at progress {progress:.2f}",
+            f"({verb}: delta {self.cfg.delta:g}, noise σ {sigma:.4f}) at progress {progress:.2f}",
             predicted=mean,
             p_better=p_better,
         )

@@ -25,7 +25,8 @@ import numpy as np
 
 from autoresearch.config import EarlyStoppingConfig
 from autoresearch.critic.curves import Curve, clean_curve, final_value
-from autoresearch.critic.early_stopping import EarlyStopper, make_early_stopper
+from autoresearch.critic.early_stopping import make_early_stopper
+from autoresearch.critic.stopping import EarlyStopper, StopperContext
 
 CURVE_BANK_VERSION = 1
 
@@ -159,15 +160,20 @@ def replay_strategies(
     shuffles: int = 5,
     seed: int = 0,
     noise_std: float = math.nan,
-    make: Callable[[EarlyStoppingConfig], EarlyStopper] = make_early_stopper,
+    context: StopperContext | None = None,
+    make: Callable[[EarlyStoppingConfig, StopperContext | None], EarlyStopper] = make_early_stopper,
 ) -> list[ReplaySummary]:
-    """Each strategy over the same ``shuffles`` random arrival orders, with a fresh stopper per order."""
+    """Each strategy over the same ``shuffles`` random arrival orders, with a fresh stopper per order.
+
+    ``noise_std`` is the bank's noise floor the regret is judged against; ``context`` is what the
+    stoppers are told (a campaign knows only its own few baseline repeats, not the bank's floor).
+    """
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(len(curves)).tolist() for _ in range(shuffles)]
     summaries = []
     for name in strategies:
         strategy_cfg = EarlyStoppingConfig(**{**asdict(cfg), "strategy": name})
-        runs = [replay(curves, make(strategy_cfg), order) for order in orders]
+        runs = [replay(curves, make(strategy_cfg, context), order) for order in orders]
         summaries.append(
             ReplaySummary(
                 strategy=name,
