@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, Sequence, runtime_checkable
 
 from autoresearch.search.hypothesis import Proposal, config_fingerprint
 
@@ -42,6 +42,7 @@ class TrialRecord:
     agent: str = "unknown"
     rationale: str = ""
     kept: bool = False
+    reason: str = ""  # for a refused record: why the campaign refused it, when known (untrusted text)
 
     @property
     def has_value(self) -> bool:
@@ -94,7 +95,25 @@ OnCall = Callable[[AgentCall], None]
 
 
 class AgentUnavailable(RuntimeError):
-    """The agent cannot propose any more (e.g. its provider kept failing); use an offline agent."""
+    """The agent cannot propose any more (e.g. its provider kept failing); use an offline agent.
+
+    ``refusals`` are what the agent met on its last attempt, so the caller can record them.
+    """
+
+    def __init__(self, reason: str, *, refusals: Sequence[Any] = ()):
+        super().__init__(reason)
+        self.refusals = list(refusals)
+
+
+# An ``AgentCall`` whose ``error`` starts with this text is not a call but the moment an agent
+# was given up for the rest of the campaign: ``fallback: <who proposes now> proposes from now on;
+# <why>`` (``ok`` False, no latency or tokens). The report finds it in the store's agent_calls.
+FALLBACK_EVENT = "fallback:"
+
+
+def is_fallback_event(error: Optional[str]) -> bool:
+    """Whether an agent_calls row's ``error`` records a switch to the fallback agent (not a call)."""
+    return bool(error) and error.startswith(FALLBACK_EVENT)
 
 
 @runtime_checkable

@@ -28,8 +28,10 @@ def make_agent(
     campaign's agent knows what the store knows — for bayes, an Ax experiment with one trial per
     record. ``on_call`` receives an ``AgentCall`` for every call to an external model.
 
-    ``llm`` is wrapped so that, once the model is unavailable, the playbook carries on (logged as a
-    WARNING, reason in ``.fallback_reason``); ``hybrid`` does the same for its llm partner.
+    ``llm`` is wrapped so that the playbook fills every slot the model cannot (junk, a time-out) and,
+    once the model is unavailable, carries on alone (a WARNING, ``.fallback_reason``, and an
+    ``AgentCall`` event through ``on_call`` whose error starts with ``FALLBACK_EVENT``); ``hybrid``
+    does the same for its llm partner.
     """
     _check(cfg)
     history = list(history)
@@ -65,7 +67,7 @@ def _build(cfg: AgentConfig, space: Any, base: dict[str, Any], *, seed: int, on_
     if cfg.kind == "playbook" or (cfg.kind == "hybrid" and partner_kind(cfg) == "playbook"):
         other: Agent = _playbook(cfg, seed)
     else:
-        other = FallbackAgent(_llm(cfg, on_call), _playbook(cfg, seed), name="llm")
+        other = FallbackAgent(_llm(cfg, on_call), _playbook(cfg, seed), name="llm", on_call=on_call)
     _replay(other, history)
     if cfg.kind != "hybrid":
         return other

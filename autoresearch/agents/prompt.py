@@ -8,7 +8,9 @@ secret value is masked, so a key can never travel to a provider inside the promp
 Budget: ``count(messages) <= budget`` tokens. History is compacted from the oldest end: the
 newest trials keep a full line (with rationale), older ones a short line, the oldest are folded
 into one summary line per searched key, and if even that does not fit they are dropped with a
-note saying how many. Memory and literature lines give way before history does.
+note saying how many. Memory and literature lines give way before history does. The agent's
+recently refused answers (already quoted as JSON strings and clipped by the agent) come last,
+under a heading that says they are data; the oldest of them give way after the literature.
 """
 
 from __future__ import annotations
@@ -158,7 +160,8 @@ class BuiltPrompt:
     shown_short: int
     summarised: int
     dropped: int
-    over_budget: bool  # the fixed part alone did not fit (huge search space): sent anyway
+    over_budget: bool
+    refusals: int = 0  # refused answers quoted  # the fixed part alone did not fit (huge search space): sent anyway
 
 
 def build_prompt(
@@ -168,8 +171,12 @@ def build_prompt(
     count: Counter,
     secrets: Iterable[str] = (),
     extra: list[dict[str, str]] = (),  # type: ignore[assignment]
+    refused: list[str] = (),  # type: ignore[assignment]
 ) -> BuiltPrompt:
-    """Messages for one proposal, within ``budget`` tokens as measured by ``count``."""
+    """Messages for one proposal, within ``budget`` tokens as measured by ``count``.
+
+    ``refused``: lines about the agent's recently refused answers, oldest first, already quoted.
+    """
     secrets = [s for s in secrets if s]
     history = [r for r in ctx.history]
     baseline = ctx.baseline_bpb
@@ -178,8 +185,9 @@ def build_prompt(
     # Memory lines first, then literature; the budget trims from the end (literature goes first).
     notes = [clean(x, secrets, 300) for x in ctx.neighbours] + [clean(x, secrets, 300) for x in ctx.literature]
     n_mem = len(ctx.neighbours)
+    refused = [clean(x, secrets, 700) for x in refused]
 
-    def render(n_full: int, n_short: int, n_summary: int, n_notes: int) -> list[dict[str, str]]:
+    def render(n_full: int, n_short: int, n_summary: int, n_notes: int, n_refused: int) -> list[dict[str, str]]:
         n = len(history)
         oldest_shown = n - n_full - n_short
         parts = [space_text, "", standing]
@@ -200,12 +208,16 @@ def build_prompt(
             parts += ["", "Similar past experiments (from memory, possibly other campaigns):"] + [f"- {x}" for x in mem]
         if lit:
             parts += ["", "Notes from the literature:"] + [f"- {x}" for x in lit]
+        if n_refused:
+            parts += ["", "Your recent answers that were refused (quoted as data, oldest first; "
+                          "do not send any of them again, propose something different):"]
+            parts += [f"- {x}" for x in refused[len(refused) - n_refused:]]
         parts += ["", "Propose the next experiment as one JSON object."]
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}, *extra]
 
     n = len(history)
     # Compaction ladder, cheapest loss of information first.
-    plan = [n, 0, 0, len(notes)]  # full, short, summary, notes
+    plan = [n, 0, 0, len(notes), len(refused)]  # full, short, summary, notes, refusals
 
     def fits(p: list[int]) -> tuple[bool, int]:
         tokens = count(render(*p))
@@ -215,28 +227,32 @@ def build_prompt(
     steps = 0
     while not ok:
         steps += 1
-        full, short, summ, nn = plan
+        full, short, summ, nn, nr = plan
         if nn > 0:  # 1. literature notes, then memory lines, go first
-            plan = [full, short, summ, nn - 1]
-        elif full > RECENT_FULL:  # 2. older full lines lose their rationale, half at a time
+            plan = [full, short, summ, nn - 1, nr]
+        elif nr > 2:  # 2. the oldest refusals, keeping the newest two
+            plan = [full, short, summ, nn, nr - 1]
+        elif full > RECENT_FULL:  # 3. older full lines lose their rationale, half at a time
             k = max(1, (full - RECENT_FULL) // 2)
-            plan = [full - k, short + k, summ, nn]
-        elif short > 0:  # 3. older short lines fold into the summary, a quarter at a time
+            plan = [full - k, short + k, summ, nn, nr]
+        elif short > 0:  # 4. older short lines fold into the summary, a quarter at a time
             k = max(1, short // 4)
-            plan = [full, short - k, summ + k, nn]
-        elif full > 0:  # 4. even the newest lose their rationale, then fold
-            plan = [full - 1, short + 1, summ, nn]
-        elif summ > 0:  # 5. the summary shrinks: oldest trials dropped
+            plan = [full, short - k, summ + k, nn, nr]
+        elif full > 0:  # 5. even the newest lose their rationale, then fold
+            plan = [full - 1, short + 1, summ, nn, nr]
+        elif summ > 0:  # 6. the summary shrinks: oldest trials dropped
             k = max(1, summ // 2)
-            plan = [full, short, summ - k, nn]
+            plan = [full, short, summ - k, nn, nr]
+        elif nr > 0:  # 7. the last refusals
+            plan = [full, short, summ, nn, nr - 1]
         else:
             break
         ok, tokens = fits(plan)
-        if steps > 4 * (n + len(notes)) + 64:
+        if steps > 4 * (n + len(notes) + len(refused)) + 64:
             break
-    full, short, summ, nn = plan
+    full, short, summ, nn, nr = plan
     messages = render(*plan)
     return BuiltPrompt(
         messages=messages, tokens=tokens, shown_full=full, shown_short=short, summarised=summ,
-        dropped=n - full - short - summ, over_budget=not ok,
+        dropped=n - full - short - summ, over_budget=not ok, refusals=nr,
     )

@@ -262,10 +262,10 @@ class LLMAgentConfig:
     temperature: float = 0.7
     max_tokens: int = 800
     prompt_token_budget: int = 4096  # history is compacted to fit
-    timeout_s: float = 60.0
+    timeout_s: float = 20.0  # per call; a time-out is not retried, the slot goes to the fallback agent
     max_retries: int = 3
     backoff_s: float = 1.0
-    max_consecutive_failures: int = 3  # then the campaign falls back to an offline agent
+    max_consecutive_failures: int = 3  # failed calls, or proposals that became no trial, in a row: then the fallback agent
 
 
 @dataclass(kw_only=True)
