@@ -50,6 +50,8 @@ def test_cores_are_split_between_workers_and_each_worker_gets_its_own_gpus():
     assert split_threads(workers=2, threads_per_worker=0, cores=8) == 4
     assert split_threads(workers=3, threads_per_worker=0, cores=2) == 1  # never zero
     assert split_threads(workers=2, threads_per_worker=3, cores=8) == 3  # an explicit count wins
+    assert split_threads(workers=1, threads_per_worker=0, cores=8) is None  # one worker: as before executors
+    assert "OMP_NUM_THREADS" not in worker_env(0, threads=None, gpus=[], gpus_per_worker=0)
     env = worker_env(1, threads=4, gpus=["0", "1", "2", "3"], gpus_per_worker=2)
     assert env["CUDA_VISIBLE_DEVICES"] == "2,3" and env["OMP_NUM_THREADS"] == "4"
     assert "CUDA_VISIBLE_DEVICES" not in worker_env(0, threads=1, gpus=[], gpus_per_worker=1)  # CPU only
@@ -92,3 +94,16 @@ def test_two_workers_run_two_trials_at_once_with_the_same_results_as_one_worker(
     assert solo.status == COMPLETED
     assert solo.val_bpb == results[1].val_bpb
     assert (alone_dir / METRICS_FILE).is_file() and (alone_dir / CURVE_FILE).is_file()
+
+
+def test_the_local_executor_never_imports_ray(tmp_path):
+    """Ray is an optional extra: a local campaign must run where it is not installed."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from autoresearch.config.executor import ExecutorConfig; "
+            "from autoresearch.executor import make_executor; "
+            "make_executor(ExecutorConfig(workers=2), warm=False).close(); "
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

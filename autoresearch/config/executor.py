@@ -22,7 +22,8 @@ class ExecutorConfig:
 
     kind: str = "local"  # local | ray
     workers: int = 1  # trials at once (1 = one trial at a time, as before)
-    # local: torch/OpenMP threads of each trial process; 0 = this machine's cores split evenly
+    # local: torch/OpenMP threads of each trial process; 0 = the cores split evenly between workers
+    # (one worker at 0 keeps the environment's default, as before executors existed)
     threads_per_worker: int = 0
     # local: GPUs given to each worker through CUDA_VISIBLE_DEVICES (only where GPUs are visible);
     # 0 = leave the device set alone

@@ -42,14 +42,20 @@ def visible_gpus() -> list[str]:
     return sorted((p.removeprefix("/dev/nvidia") for p in glob.glob("/dev/nvidia[0-9]*")), key=int)
 
 
-def split_threads(workers: int, threads_per_worker: int, cores: int) -> int:
-    """Threads of each worker's trials: the configured number, or the cores split evenly (≥ 1)."""
-    return threads_per_worker if threads_per_worker > 0 else max(1, cores // workers)
+def split_threads(workers: int, threads_per_worker: int, cores: int) -> Optional[int]:
+    """Threads of each worker's trials: the configured number, or the cores split evenly (≥ 1).
+
+    ``None`` for a single worker left at 0: its trials keep the environment's setting (torch's
+    default of every core, or the user's ``OMP_NUM_THREADS``), exactly as before executors existed.
+    """
+    if threads_per_worker > 0:
+        return threads_per_worker
+    return None if workers == 1 else max(1, cores // workers)
 
 
-def worker_env(slot: int, *, threads: int, gpus: list[str], gpus_per_worker: int) -> dict[str, str]:
+def worker_env(slot: int, *, threads: Optional[int], gpus: list[str], gpus_per_worker: int) -> dict[str, str]:
     """The environment that confines slot ``slot``'s trials to their threads and devices."""
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = {} if threads is None else {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if gpus and gpus_per_worker > 0:
         mine = gpus[slot * gpus_per_worker:(slot + 1) * gpus_per_worker]
         if len(mine) < gpus_per_worker:
@@ -128,7 +134,7 @@ class LocalExecutor:
             for slot in range(config.workers)
         ]
         self._running: dict[int, LocalTrialHandle] = {}
-        log.info("local executor: %d worker(s), %d thread(s) each%s", config.workers, self.threads,
+        log.info("local executor: %d worker(s), %s thread(s) each%s", config.workers, self.threads or "default",
                  f", GPUs {[l.env.get('CUDA_VISIBLE_DEVICES') for l in self._launchers]}"
                  if gpus and config.gpus_per_worker else "")
 
