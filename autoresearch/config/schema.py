@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from autoresearch.config.executor import ExecutorConfig
+
 POS_ENCODINGS = ("rope", "learned", "alibi", "none")
 NORMS = ("rms", "layer")
 ACTIVATIONS = ("gelu", "relu2", "swiglu")
@@ -455,6 +457,7 @@ class ExperimentConfig:
     critic: CriticConfig = field(default_factory=CriticConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     campaign: Optional[CampaignConfig] = None
 
     def problems(self) -> list[ConfigProblem]:
@@ -462,6 +465,7 @@ class ExperimentConfig:
         for section in (self.model, self.data, self.trainer, self.optim, self.agent, self.critic, self.logger,
                         self.knowledge):
             p += section.problems()
+        p += [ConfigProblem(key, message) for key, message in self.executor.problems()]
         if self.campaign is not None:
             p += self.campaign.problems()
             needed = max(self.critic.validation_seeds, 2, self.critic.noise_seeds - 1) + 1

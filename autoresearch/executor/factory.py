@@ -1,0 +1,17 @@
+"""The executor a config asks for."""
+
+from __future__ import annotations
+
+from autoresearch.config.executor import ExecutorConfig
+from autoresearch.executor.base import Executor
+
+
+def make_executor(config: ExecutorConfig, *, warm: bool = True) -> Executor:
+    """``executor.kind``'s executor; ``warm`` keeps a standby trial process per local worker."""
+    if config.kind == "ray":
+        from autoresearch.executor.remote import RayExecutor  # Ray is imported only here
+
+        return RayExecutor(config)
+    from autoresearch.executor.local import LocalExecutor
+
+    return LocalExecutor(config, warm=warm)
