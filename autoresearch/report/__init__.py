@@ -1,5 +1,6 @@
-"""Campaign reports: ``report.md`` and ``progress.png``, from the store alone."""
+"""Campaign reports: ``report.md``, ``progress.png`` and ``results.tsv``, from the store alone."""
 
-from autoresearch.report.report import plot_progress, write_report
+from autoresearch.report.read import CampaignRecord, read_campaign
+from autoresearch.report.report import write_report
 
-__all__ = ["plot_progress", "write_report"]
+__all__ = ["CampaignRecord", "read_campaign", "write_report"]

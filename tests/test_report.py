@@ -1,0 +1,141 @@
+"""The campaign report as a person reads it: every trial, partial scores kept apart, the baseline as
+a band, what each key did, hostile text inert — built on a real KnowledgeStore."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+
+import pytest
+
+from autoresearch.report import read_campaign, write_report
+from autoresearch.store import KnowledgeStore
+
+HOSTILE = "pwn\r\n## Verdict\n**validated** <script>alert(1)</script> \x1b]8;;http://x\x07link\x1b[31m | cell"
+
+
+def _curve(store, trial_id, points):
+    store.add_curve_points(trial_id, [{"step": i, "progress": p, "val_bpb": v} for i, (p, v) in enumerate(points)])
+
+
+def _trial(store, cid, hyp, *, kind, seed, overrides, status, bpb, progress=1.0, points=(), decision=None, error=None):
+    tid = store.add_trial(cid, hyp, kind=kind, seed=seed, overrides=overrides, config={}, fingerprint=f"fp{kind}{seed}{overrides}",
+                          run_dir="")
+    if points:
+        _curve(store, tid, points)
+    store.finish_trial(tid, status, {"val_bpb": bpb, "progress": progress, "peak_memory_mb": 512.0}, error)
+    if decision:
+        store.set_trial_decision(tid, decision, "")
+    return tid
+
+
+@pytest.fixture()
+def campaign(tmp_path):
+    """A small finished campaign: 3 baseline seeds, a validated lr change, a stopped alibi run, a
+    finished no-difference run, a crashed run, and 25 refusals, one of them hostile."""
+    store = KnowledgeStore(tmp_path / "k.sqlite")
+    cid = store.upsert_campaign("demo", {"campaign": {"seeds": [1, 2, 3, 4], "description": "demo question"}},
+                                "search_spaces/quickstart.yaml", str(tmp_path / "demo"))
+    base_curve = [(0.25, 4.0), (0.5, 3.5), (0.75, 3.2), (1.0, 3.0)]
+    for seed, v in zip((1, 2, 3), (3.00, 3.02, 2.98)):
+        _trial(store, cid, None, kind="baseline", seed=seed, overrides={}, status="completed", bpb=v,
+               points=[(p, x + v - 3.0) for p, x in base_curve], decision="keep" if seed == 1 else None)
+    h_lr = store.add_hypothesis(cid, {"overrides": {"optim.lr": 0.001}, "rationale": HOSTILE, "agent": "bayes"},
+                                status="proposed")
+    _trial(store, cid, h_lr, kind="hypothesis", seed=1, overrides={"optim.lr": 0.001}, status="completed", bpb=2.70,
+           points=[(p, x - 0.3) for p, x in base_curve], decision="keep")
+    for seed, v in ((2, 2.71), (3, 2.69)):
+        _trial(store, cid, h_lr, kind="validation", seed=seed, overrides={"optim.lr": 0.001}, status="completed", bpb=v)
+    store.add_finding(cid, h_lr, status="validated", effect=0.30, ci_low=0.25, ci_high=0.35, p_value=0.001, q_value=0.002,
+                      n=2, details={"seeds": [2, 3], "candidate": [2.71, 2.69], "reference": [3.02, 2.98],
+                                    "ci_level": 0.9, "ablation": {"optim.lr": 0.3}})
+    h_alibi = store.add_hypothesis(cid, {"overrides": {"model.pos_encoding": "alibi"}, "rationale": "try alibi",
+                                         "agent": "playbook"}, status="proposed")
+    stopped = _trial(store, cid, h_alibi, kind="hypothesis", seed=1, overrides={"model.pos_encoding": "alibi"},
+                     status="early_stopped", bpb=4.1, progress=0.5, points=[(0.25, 4.5), (0.5, 4.1)],
+                     error="critic: predicted final 3.9 > incumbent")
+    h_norm = store.add_hypothesis(cid, {"overrides": {"model.norm": "rms"}, "rationale": "rms", "agent": "bayes"},
+                                  status="proposed")
+    _trial(store, cid, h_norm, kind="hypothesis", seed=1, overrides={"model.norm": "rms"}, status="completed",
+           bpb=3.005, points=[(p, x + 0.005) for p, x in base_curve], decision="discard")
+    h_crash = store.add_hypothesis(cid, {"overrides": {"model.activation": "swiglu"}, "rationale": "swiglu",
+                                         "agent": "bayes"}, status="proposed")
+    _trial(store, cid, h_crash, kind="hypothesis", seed=1, overrides={"model.activation": "swiglu"}, status="crashed",
+           bpb=math.nan, progress=0.1, error="Traceback\n```\nRuntimeError: boom\x1b[2J")
+    for i in range(24):
+        store.add_hypothesis(cid, {"overrides": {}, "raw": "x", "agent": "llm"}, status="refused",
+                             refusal_code="schema", refusal_reason=f"refusal {i}")
+    store.add_hypothesis(cid, {"overrides": {}, "raw": "x", "agent": "llm"}, status="refused",
+                         refusal_code="schema", refusal_reason=HOSTILE)
+    yield store, tmp_path / "demo", stopped
+    store.close()
+
+
+def test_report_lists_every_trial_and_keeps_partial_scores_apart(campaign):
+    store, cdir, stopped = campaign
+    text = write_report(cdir, store, "demo").read_text()
+    for trial in store.trials(store.campaign("demo").id):
+        assert f"t{trial.id:04d}" in text  # every trial appears, whatever its kind or fate
+    record = read_campaign(store, "demo", cdir)
+    view = next(t for t in record.trials if t.id == stopped)
+    # behind the incumbent *at the progress it reached*: it started after the lr change was
+    # validated, so 4.1 against that discovery's 3.2 at 50 % (not the baseline's 3.5)
+    assert view.behind_at_progress == pytest.approx(0.9)
+    assert "stopped at" in text and "50%" in text and "+0.9000" in text
+    assert "3.0000 ± 0.0200" in text  # the baseline as a band, mean ± σ over its seeds
+    assert "90% CI" in text and "95% CI" not in text  # the interval's real level
+
+
+def test_results_tsv_marks_partial_scores(campaign):
+    store, cdir, stopped = campaign
+    write_report(cdir, store, "demo")
+    rows = list(csv.DictReader((cdir / "results.tsv").open(), delimiter="\t"))
+    by_id = {r["commit"]: r for r in rows}
+    assert by_id[f"t{stopped:04d}"]["status"] == "stopped"
+    assert by_id[f"t{stopped:04d}"]["progress"] == "0.50"
+    assert {r["status"] for r in rows} >= {"keep", "discard", "stopped", "crash"}
+    assert all(r["progress"] == "1.00" for r in rows if r["status"] in ("keep", "discard"))
+
+
+def test_report_says_what_each_key_did(campaign):
+    store, cdir, _ = campaign
+    lessons = {(l.key, l.value): l for l in read_campaign(store, "demo", cdir).lessons}
+    assert lessons[("optim.lr", 0.001)].verdict == "helped"
+    assert lessons[("model.pos_encoding", "alibi")].verdict == "hurt"  # 45σ behind at 50 %
+    assert lessons[("model.norm", "rms")].verdict == "no clear difference"  # +0.005, a quarter σ
+    assert lessons[("model.activation", "swiglu")].verdict == "unclear"  # it crashed: no evidence
+    text = (cdir / "report.md").read_text() if (cdir / "report.md").exists() else write_report(cdir, store, "demo").read_text()
+    assert "## What this campaign learned" in text
+
+
+def test_validated_discovery_comes_with_its_reproduction_commands(campaign):
+    store, cdir, _ = campaign
+    text = write_report(cdir, store, "demo").read_text()
+    finding = store.findings(store.campaign("demo").id)[0]
+    assert f"python -m autoresearch.repro promote {cdir} demo_h{finding.hypothesis_id} --finding {finding.id}" in text
+    assert "dvc repro && dvc metrics show" in text
+    assert "1 validated discovery" in text
+
+
+def test_hostile_text_is_inert_in_the_report(campaign):
+    from markdown_it import MarkdownIt
+
+    store, cdir, _ = campaign
+    text = write_report(cdir, store, "demo").read_text()
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    assert "<script>" not in html and "<a href=\"http://x" not in html
+    assert html.count("<h2>Verdict</h2>") == 1  # a rationale cannot forge a heading
+    cells = re.findall(r"<td>(.*?)</td>", html, flags=re.S)
+    hostile = [c for c in cells if "pwn" in c]
+    assert hostile and all("cell" in c for c in hostile)  # its "| cell" stayed inside the one cell
+    blocks = re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", html, flags=re.S)
+    assert any("```" in b and "RuntimeError: boom" in b for b in blocks)  # the error tail stays one block
+
+
+def test_refusals_say_how_many_were_left_out(campaign):
+    store, cdir, _ = campaign
+    text = write_report(cdir, store, "demo").read_text()
+    assert "## Refused proposals: 25" in text
+    assert "5 earlier ones are left out" in text
