@@ -43,3 +43,30 @@ def store(tmp_path):
     s = KnowledgeStore(tmp_path / "knowledge.sqlite")
     yield s
     s.close()
+
+
+@pytest.fixture
+def project_clone(tmp_path):
+    """The source tree a user would clone — code, conf, pipeline files, no outputs — as a fresh git +
+    DVC repository, for tests that run the README's commands where a user would."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    repo = tmp_path / "clone"
+    repo.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("autoresearch", "conf", "search_spaces"):
+        shutil.copytree(root / name, repo / name, symlinks=True, ignore=ignore)
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml"):
+        shutil.copy2(root / name, repo / name)
+    (repo / "discoveries").mkdir()
+    (repo / "discoveries" / ".gitkeep").touch()
+    (repo / ".gitignore").write_text("/outputs/\n__pycache__/\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "project"]):
+        if shutil.which(cmd[0]) is not None:
+            subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
+    return repo
