@@ -71,3 +71,10 @@ def test_the_cli_refuses_an_unknown_key_before_training(tmp_path):
     assert "model.nonexistent_key: unknown key" in proc.stderr
     assert "'+model.nonexistent_key=1'" in proc.stderr
     assert not (run_dir / METRICS_FILE).exists() and not (run_dir / CHECKPOINT_FILE).exists()
+
+
+def test_a_key_pasted_into_the_config_is_refused_at_typing_naming_the_key():
+    fake = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
+    with pytest.raises(ConfigError) as err:
+        to_experiment_config(compose(["agent=llm", f"agent.llm.api_key_env={fake}"]))
+    assert "agent.llm.api_key_env" in str(err.value) and fake not in str(err.value)

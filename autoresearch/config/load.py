@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from autoresearch.config.schema import ConfigProblem, ExperimentConfig
+from autoresearch.safety import find_secret
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SEARCH_SPACE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -88,6 +89,11 @@ def to_experiment_config(
     except OmegaConfBaseException as err:
         raise ConfigError([_problem_from_omegaconf(err, file)]) from None
     problems = [dataclasses.replace(p, file=p.file or file) for p in typed.problems()]
+    pasted = find_secret(to_dict(typed))
+    if pasted is not None:  # refused here, before a run directory, a log or the store can keep it
+        problems.append(ConfigProblem(pasted, "holds what looks like a secret (an API key, token or credential): "
+                                      "keep it in an environment variable and give the variable's name "
+                                      "(agent.llm.api_key_env)", file))
     if problems:
         raise ConfigError(problems)
     return typed
