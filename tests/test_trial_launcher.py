@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from autoresearch.campaign import RunningTrial, TrialLauncher
+from autoresearch.executor import RunningTrial, TrialLauncher
 
 
 def test_trials_get_a_passive_openmp_wait_policy_unless_the_user_chose_one(monkeypatch):

@@ -9,16 +9,13 @@ from autoresearch.campaign.compose import TrialComposer
 from autoresearch.campaign.loop import Campaign, CampaignSummary, run_campaign
 from autoresearch.campaign.runner import TrialOutcome, TrialRequest, TrialRunner
 from autoresearch.campaign.state import CampaignState, Incumbent
-from autoresearch.campaign.trial import RunningTrial, TrialLauncher
 
 __all__ = [
     "Campaign",
     "CampaignState",
     "CampaignSummary",
     "Incumbent",
-    "RunningTrial",
     "TrialComposer",
-    "TrialLauncher",
     "TrialOutcome",
     "TrialRequest",
     "TrialRunner",

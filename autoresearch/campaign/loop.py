@@ -33,7 +33,7 @@ from autoresearch.campaign.judge import Judge
 from autoresearch.campaign.knowledge import Knowledge
 from autoresearch.campaign.runner import TrialOutcome, TrialRequest, TrialRunner
 from autoresearch.campaign.state import CampaignState, finite
-from autoresearch.campaign.trial import TrialLauncher
+from autoresearch.executor import TrialLauncher
 from autoresearch.campaign.view import CampaignView
 from autoresearch.config import ConfigError, ConfigProblem, ExperimentConfig, to_dict
 from autoresearch.result import COMPLETED

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from autoresearch.campaign.compose import TrialComposer
 from autoresearch.campaign.state import CampaignState
-from autoresearch.campaign.trial import RunningTrial, TrialLauncher
+from autoresearch.executor import RunningTrial, TrialLauncher
 from autoresearch.config import to_dict
 from autoresearch.experiment import write_run_spec
 from autoresearch.result import EARLY_STOPPED, RunResult

@@ -4,9 +4,8 @@ A crash, an OOM, a segfault or a NaN ends only the trial's process; the caller r
 left behind (``metrics.json`` if it finished, else the tail of its log) and moves on. To keep
 start-up off the critical path, the next process is started *before* it is needed: it imports
 torch and waits on stdin for its run directory (a warm standby).
-
-Moved here from ``autoresearch/campaign/trial.py`` (unchanged) so that both executors, the local
-one and the Ray actor on a remote node, start trials the same way without importing the campaign.
+Both executors use it — the local one here, the Ray actor on its node — so a trial starts the
+same way wherever it runs.
 """
 
 from __future__ import annotations
