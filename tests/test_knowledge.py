@@ -208,10 +208,6 @@ def test_cli_search_prints_outcomes_and_literature(store, embedder, capsys, monk
     assert "t0002" not in out  # --k 1
     assert "known results" in out and "arxiv.org" in out
 
-    out_tsv = tmp_path / "r.tsv"
-    assert knowledge_cli(["export-tsv", "rope_ablation", "--db", db, "--out", str(out_tsv)]) == 0
-    assert out_tsv.read_text().splitlines()[1].startswith("t0001\t2.510000\t")
-
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps(_record("cli-added")) + "\n")
     assert knowledge_cli(["literature", "add", str(good), "--db", db]) == 0

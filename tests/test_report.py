@@ -96,6 +96,8 @@ def test_results_tsv_marks_partial_scores(campaign):
     assert by_id[f"t{stopped:04d}"]["progress"] == "0.50"
     assert {r["status"] for r in rows} >= {"keep", "discard", "stopped", "crash"}
     assert all(r["progress"] == "1.00" for r in rows if r["status"] in ("keep", "discard"))
+    text = (cdir / "results.tsv").read_text()  # people `cat` it: the hostile rationale's escapes are visible, inert
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text and "\\x1b]8;;http://x" in text
 
 
 def test_report_says_what_each_key_did(campaign):

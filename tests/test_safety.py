@@ -225,7 +225,7 @@ def test_a_literature_title_in_markup_is_listed_as_text(tmp_path):
 
 
 def test_an_error_holding_markup_is_printed_as_text(tmp_path):
-    result = _cli("export-tsv", "[/]bad[link=x]", "--db", str(tmp_path / "missing[/].sqlite"))
+    result = _cli("search", "[/]bad[link=x]", "--db", str(tmp_path / "missing[/].sqlite"))
     assert result.returncode == 2
     assert "missing[/].sqlite" in result.stderr and "Traceback" not in result.stderr
 

@@ -4,7 +4,6 @@ survives kill -9, other schema versions are refused, and secrets never reach the
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import signal
 import sqlite3
@@ -23,7 +22,6 @@ from autoresearch.experiment.result import RunResult
 from autoresearch.search.hypothesis import Hypothesis
 from autoresearch.store import (
     SCHEMA_VERSION,
-    TSV_COLUMNS,
     KnowledgeStore,
     StoreError,
     StoreVersionError,
@@ -160,33 +158,6 @@ def test_older_schema_is_refused_with_what_to_do(tmp_path, monkeypatch):
         KnowledgeStore(path)
 
 
-def test_results_tsv_uses_autoresearch_columns(store, tmp_path):
-    cid = store.upsert_campaign("c", {}, "s", str(tmp_path))
-    base = _trial(store, cid, kind="baseline")
-    store.finish_trial(base, "completed", {"val_bpb": 2.55, "peak_memory_mb": 2048.0})
-    store.set_trial_decision(base, "keep")
-    hid = store.add_hypothesis(cid, {"overrides": {"model.rope_base": 1e5}, "rationale": "slower\trotation"}, status="proposed")
-    kept = _trial(store, cid, hid)
-    store.finish_trial(kept, "completed", {"val_bpb": 2.51, "peak_memory_mb": 1024.0})
-    store.set_trial_decision(kept, "keep")
-    nohyp = _trial(store, cid, overrides={"optim.lr": 0.01})
-    store.finish_trial(nohyp, "early_stopped", {"val_bpb": 2.7})
-    crashed = _trial(store, cid)
-    store.finish_trial(crashed, "timeout", {"val_bpb": math.nan}, error="killed after 300 s")
-    _trial(store, cid)  # still running: not exported
-
-    out = store.export_results_tsv(cid, tmp_path / "results.tsv")
-    lines = out.read_text().splitlines()
-    assert lines[0].split("\t") == list(TSV_COLUMNS) == ["commit", "val_bpb", "memory_gb", "status", "description"]
-    rows = [line.split("\t") for line in lines[1:]]
-    assert rows == [
-        ["t0001", "2.550000", "2.0", "keep", "baseline"],
-        ["t0002", "2.510000", "1.0", "keep", "slower rotation"],
-        ["t0003", "2.700000", "0.0", "discard", "optim.lr=0.01"],
-        ["t0004", "0.000000", "0.0", "crash", "hypothesis"],
-    ]
-
-
 def test_secrets_never_reach_the_file(tmp_path, monkeypatch):
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("MY_PROVIDER_API_KEY", secret)
@@ -277,17 +248,6 @@ def test_kill_9_never_leaves_half_a_row(tmp_path):
             else:
                 assert t.status == "running" and t.metrics == {} and t.finished_at is None
         assert len(store.running_trials(trials[0].campaign_id)) <= 1
-
-
-def test_results_tsv_descriptions_carry_no_escape_sequence(store, tmp_path):
-    """An agent's rationale ends in results.tsv, which people `cat` in a terminal."""
-    cid = store.upsert_campaign("c", {}, "s", str(tmp_path))
-    hid = store.add_hypothesis(cid, {"overrides": {}, "rationale": "ok\x1b[2J\x1b]8;;http://evil.example\x07x\rforged"},
-                               status="proposed")
-    store.finish_trial(_trial(store, cid, hid), "completed", {"val_bpb": 2.5})
-    text = store.export_results_tsv(cid, tmp_path / "results.tsv").read_text()
-    assert "\x1b" not in text and "\r" not in text and "\x07" not in text
-    assert text.splitlines()[1].split("\t")[4] == "ok\\x1b[2J\\x1b]8;;http://evil.example\\x07x forged"
 
 
 _ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=200)  # surrogates and controls included

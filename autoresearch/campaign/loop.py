@@ -130,11 +130,13 @@ class Campaign:
 
     @property
     def stopper(self):
-        """The critic's early stopper, built on first use (it imports torch; baselines never stop)."""
+        """The critic's early stopper, built on first use (it imports torch; baselines never stop),
+        calibrated by this campaign's noise floor and earlier campaigns' curves on the same space."""
         if self._stopper is None:
-            from autoresearch.critic import make_early_stopper
+            from autoresearch.critic import StopperContext, make_early_stopper
 
-            self._stopper = make_early_stopper(self.cfg.critic.early_stopping)
+            context = StopperContext(noise_std=self.state.noise(), prior_curves=tuple(self.state.prior_curves()))
+            self._stopper = make_early_stopper(self.cfg.critic.early_stopping, context)
         return self._stopper
 
     # ------------------------------------------------------------------ run
@@ -232,7 +234,6 @@ class Campaign:
         from autoresearch.report import write_report
 
         self.judge.apply_fdr()
-        self.store.export_results_tsv(self.campaign_id, self.dir / "results.tsv")
         self._log_hparams()
         report = write_report(self.dir, self.store, self.ccfg.name)
         trials = self.store.trials(self.campaign_id, kind="hypothesis")

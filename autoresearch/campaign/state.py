@@ -93,6 +93,22 @@ class CampaignState:
                 curves[t.id] = [(r["progress"], r["val_bpb"]) for r in self.store.curve(t.id) if "val_bpb" in r]
         return curves
 
+    def prior_curves(self, limit: int = 200) -> list[list[tuple[float, float]]]:
+        """Finished baseline and screening curves of *earlier* campaigns on the same search space
+        and trial budget: the early stopper's evidence before this campaign has curves of its own."""
+        me = self.store.campaign_by_id(self.campaign_id)
+        budget = (me.config.get("trainer") or {}).get("budget")
+        curves = []
+        for other in self.store.campaigns():
+            if other.id == self.campaign_id or other.search_space != me.search_space:
+                continue
+            if (other.config.get("trainer") or {}).get("budget") != budget:
+                continue  # a curve's progress axis means something else under another budget
+            for t in self.store.trials(other.id):
+                if t.status == COMPLETED and t.kind in ("baseline", "hypothesis") and len(curves) < limit:
+                    curves.append([(r["progress"], r["val_bpb"]) for r in self.store.curve(t.id) if "val_bpb" in r])
+        return curves
+
     # ------------------------------------------------------------------ hypotheses and history
     def hypotheses_run(self) -> int:
         return sum(1 for t in self.store.trials(self.campaign_id, kind="hypothesis") if not was_interrupted(t))

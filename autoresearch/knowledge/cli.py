@@ -1,10 +1,9 @@
 """Command line for what campaigns know: search past experiments and the literature, add
-literature, export a campaign's results.
+literature. (A campaign's report and ``results.tsv``: ``python -m autoresearch.report DIR``.)
 
     python -m autoresearch.knowledge search "rope base" [--db PATH] [--k 5] [--literature]
     python -m autoresearch.knowledge literature add FILE [--db PATH]
     python -m autoresearch.knowledge literature list [--db PATH]
-    python -m autoresearch.knowledge export-tsv CAMPAIGN [--db PATH] [--out PATH]
 
 The store defaults to ``outputs/knowledge.sqlite`` (``$AUTORESEARCH_DB`` overrides): one file for
 every campaign, so a search covers them all. Everything shown comes from campaigns and files, so
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m autoresearch.knowledge", description="Search and export the knowledge store.")
+    parser = argparse.ArgumentParser(prog="python -m autoresearch.knowledge", description="Search the knowledge store and its literature.")
     db_help = f"the store (default: ${DB_ENV} or outputs/knowledge.sqlite)"
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -55,10 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     listing = lit_sub.add_parser("list", help="list every record (shipped and added)")
     listing.add_argument("--db", type=Path, default=None, help=db_help)
 
-    export = sub.add_parser("export-tsv", help="write a campaign's results.tsv (autoresearch's columns)")
-    export.add_argument("campaign")
-    export.add_argument("--db", type=Path, default=None, help=db_help)
-    export.add_argument("--out", type=Path, default=None, help="output file (default: <campaign_dir>/results.tsv)")
     return parser
 
 
@@ -73,9 +68,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "search":
             return _search(args, console)
-        if args.command == "literature":
-            return _literature(args, console)
-        return _export(args, console)
+        return _literature(args, console)
     except (StoreError, LiteratureError, EmbedderUnavailable) as err:
         errors.print(Text("error: ", style="red") + rich_text(err, keep_newlines=True), highlight=False, soft_wrap=True)
         return 2
@@ -148,15 +141,4 @@ def _literature(args: argparse.Namespace, console: Console) -> int:
             settings = ", ".join(f"{k}={v}" for k, v in e.settings.items())
             table.add_row(*(rich_text(c) for c in (e.id, e.effect_direction, str(e.year), e.title, settings, e.source)))
         console.print(table)
-    return 0
-
-
-def _export(args: argparse.Namespace, console: Console) -> int:
-    with _existing_store(args.db) as store:
-        row = store.campaign(args.campaign)
-        if row is None:
-            raise StoreError(f"{store.path} has no campaign {args.campaign!r} (known: {[c.name for c in store.campaigns()]})")
-        out = args.out or Path(row.campaign_dir) / "results.tsv"
-        store.export_results_tsv(row.id, out)
-        console.print(rich_text(f"wrote {out}"))
     return 0

@@ -1,13 +1,12 @@
 """The KnowledgeStore: one SQLite file (WAL, versioned schema) holding everything campaigns learn.
 
-Its command line (search, literature, export-tsv) is ``python -m autoresearch.knowledge``, the room
+Its command line (search, literature) is ``python -m autoresearch.knowledge``, the room
 that reads the store with embeddings and literature.
 """
 
 from autoresearch.store.knowledge_store import (
     DB_ENV,
     DEFAULT_DB,
-    TSV_COLUMNS,
     KnowledgeStore,
     SecretInConfigError,
     StoreError,
@@ -41,7 +40,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRIAL_KINDS",
     "TRIAL_STATUSES",
-    "TSV_COLUMNS",
     "AgentCallRow",
     "CampaignRow",
     "FindingRow",

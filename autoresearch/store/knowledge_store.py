@@ -16,7 +16,6 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from autoresearch.result import FAILED_STATUSES, INTERRUPTED
 from autoresearch.store._schema import APPLICATION_ID, SCHEMA_VERSION, TABLES
 from autoresearch.store.rows import (
     DECISIONS,
@@ -33,14 +32,12 @@ from autoresearch.store.rows import (
     TrialRow,
     trial_label,
 )
-from autoresearch.safety import find_secret, scrub, scrub_text, secret_values, terminal_text
+from autoresearch.safety import find_secret, scrub, scrub_text, secret_values
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = Path("outputs") / "knowledge.sqlite"
 DB_ENV = "AUTORESEARCH_DB"
-TSV_COLUMNS = ("commit", "val_bpb", "memory_gb", "status", "description")
-_CRASH_STATUSES = FAILED_STATUSES
 _FINDING_FIELDS = ("status", "effect", "ci_low", "ci_high", "p_value", "q_value", "n", "test_bpb", "details")
 
 
@@ -582,45 +579,8 @@ class KnowledgeStore:
     def literature(self) -> list[dict]:
         return [_loads(r[0]) for r in self._read("SELECT record FROM literature ORDER BY added_at, id")]
 
-    # ------------------------------------------------------------------ export
-    def export_results_tsv(self, campaign_id: int, path: Path | str) -> Path:
-        """Write autoresearch's ``results.tsv`` (``commit val_bpb memory_gb status description``).
-
-        ``commit`` is the trial id (``t0012``); ``status`` is ``keep``/``discard`` from the
-        campaign's decision (undecided finished trials read ``discard``), and ``crash`` for
-        crashed, timed-out and diverged trials, whose val_bpb and memory read 0 as in
-        autoresearch. Running trials are left out.
-        """
-        hypotheses = {h.id: h for h in self.hypotheses(campaign_id)}
-        lines = ["\t".join(TSV_COLUMNS)]
-        for t in self.trials(campaign_id):
-            if t.status in (RUNNING, INTERRUPTED):  # not an outcome: an interrupted trial is run again
-                continue
-            crashed = t.status in _CRASH_STATUSES
-            bpb = 0.0 if crashed or t.val_bpb is None else t.val_bpb
-            memory_gb = 0.0 if crashed else float(t.metrics.get("peak_memory_mb") or 0.0) / 1024.0
-            status = "crash" if crashed else ("keep" if t.decision == "keep" else "discard")
-            lines.append(f"{t.label}\t{bpb:.6f}\t{memory_gb:.1f}\t{status}\t{_describe_trial(t, hypotheses)}")
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        tmp.replace(out)  # atomic: a reader never sees half a file
-        return out
-
 
 # ---------------------------------------------------------------------- helpers
-def _describe_trial(t: TrialRow, hypotheses: dict[int, HypothesisRow]) -> str:
-    h = hypotheses.get(t.hypothesis_id) if t.hypothesis_id is not None else None
-    text = h.rationale if h is not None and h.rationale else ""
-    if not text:
-        text = ", ".join(f"{k}={v}" for k, v in sorted(t.overrides.items())) or t.kind
-    if t.kind in ("validation", "ablation"):
-        text = f"[{t.kind} seed {t.seed}] {text}"
-    # One line, no tabs (the format is tab-separated), no escape sequence for a terminal to act on.
-    return terminal_text(" ".join(text.split()), keep_tabs=False)
-
-
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{what} must be one of {list(allowed)}, got {value!r}")
