@@ -166,10 +166,12 @@ def _lessons(r: CampaignRecord) -> list[str]:
     if not r.lessons:
         return []
     lines = ["## What this campaign learned", "",
-             f"Per value an agent tried: *helped* — part of a validated finding; *hurt* — every screening run "
-             f"with it was more than {SIGMAS:g}σ behind; *no clear difference* — every run within {SIGMAS:g}σ of the "
-             "baseline; *unclear* — runs disagree or it never ran alone. Stopped runs count by how far behind the "
-             "incumbent they were at the progress they reached.", "",
+             f"Per value an agent tried: *helped* — part of a validated finding; otherwise only screening runs "
+             f"that changed that key alone count: *looked better* — all more than {SIGMAS:g}σ ahead (one seed, not "
+             f"validated); *hurt* — all more than {SIGMAS:g}σ behind; *no clear difference* — all within {SIGMAS:g}σ; "
+             "*unclear* — they disagree, or the value only ran together with other changes. A stopped run counts by "
+             "how far behind the incumbent it was at the progress it reached (σ is the final score's noise; early "
+             "in a run the noise is larger).", "",
              "| key | value | verdict | runs (alone) | evidence |", "|---|---|---|---|---|"]
     for lesson in r.lessons:
         lines.append(f"| {_md(lesson.key)} | {_md(lesson.value)} | **{lesson.verdict}** | {lesson.trials} ({lesson.alone}) "

@@ -213,10 +213,13 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
     """Per key and value the agents tried: did it help, hurt, or make no difference — with evidence.
 
     A value *helped* when it is part of a validated finding (and, where the finding was ablated,
-    removing it cost bpb). It *hurt* when every screening run that carried it was more than
-    ``SIGMAS`` noise σ behind — the baseline for a finished run, the incumbent at the same progress
-    for a stopped one. It made *no clear difference* when every such run stayed within ``SIGMAS`` σ
-    of the baseline. Anything else is *unclear* (runs disagree, or the key always came with others).
+    removing it cost bpb). Otherwise only screening runs that changed this key *alone* are read —
+    a run that changed five keys says nothing about any one of them — each by how far it was from
+    the reference: the baseline's mean for a finished run, the incumbent's curve at the same
+    progress for a stopped one. All of them more than ``SIGMAS`` noise σ ahead: *looked better*
+    (one seed each, not validated); all more than ``SIGMAS`` σ behind: *hurt*; all within: *no clear
+    difference*. Anything else — runs that disagree, or a value only ever tried together with
+    other changes — is *unclear*.
     """
     band = record.baseline
     sigma = band.std if math.isfinite(band.std) and band.std > 0 else math.nan
@@ -229,25 +232,28 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
     out = []
     for (key, vrepr), trials in sorted(seen.items()):
         value = values[(key, vrepr)]
-        alone = sum(1 for t in trials if len(t.overrides) == 1)
+        alone = [t for t in trials if len(t.overrides) == 1]
         helped = [f for f in record.validated if f.overrides.get(key, object()) == value
                   and _ablation_keeps(f, key)]
-        gaps = [g for g in (_gap(t, band) for t in trials) if g is not None]
+        gaps = [g for g in (_gap(t, band) for t in alone) if g is not None]
         if helped:
             verdict = "helped"
             evidence = "; ".join(f"h{f.hypothesis_id} validated, effect {f.effect:+.4f} bpb "
                                  f"[{f.ci_low:+.4f}, {f.ci_high:+.4f}]" + _ablation_text(f, key) for f in helped)
+        elif gaps and math.isfinite(sigma) and all(g < -SIGMAS * sigma for g in gaps):
+            verdict, evidence = "looked better", _gap_text(alone, band) + " (screening, not validated)"
         elif gaps and math.isfinite(sigma) and all(g > SIGMAS * sigma for g in gaps):
-            verdict = "hurt"
-            evidence = _gap_text(trials, band)
+            verdict, evidence = "hurt", _gap_text(alone, band)
         elif gaps and math.isfinite(sigma) and all(abs(g) <= SIGMAS * sigma for g in gaps):
-            verdict = "no clear difference"
-            evidence = _gap_text(trials, band)
+            verdict, evidence = "no clear difference", _gap_text(alone, band)
         else:
             verdict = "unclear"
-            evidence = _gap_text(trials, band) or "no scored run"
-        out.append(Lesson(key=key, value=value, verdict=verdict, trials=len(trials), alone=alone, evidence=evidence))
-    order = {"helped": 0, "hurt": 1, "no clear difference": 2, "unclear": 3}
+            evidence = (_gap_text(alone, band) if gaps else
+                        f"only tried together with other changes ({', '.join(t.label for t in trials[:6])})"
+                        if not alone else "no scored run")
+        out.append(Lesson(key=key, value=value, verdict=verdict, trials=len(trials), alone=len(alone),
+                          evidence=evidence))
+    order = {"helped": 0, "looked better": 1, "hurt": 2, "no clear difference": 3, "unclear": 4}
     return sorted(out, key=lambda lesson: (order[lesson.verdict], lesson.key, repr(lesson.value)))
 
 
