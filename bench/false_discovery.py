@@ -8,11 +8,11 @@
 Each simulated campaign does what the campaign loop does (``autoresearch/campaign/loop.py``):
 the baseline is run on the first ``noise_seeds`` campaign seeds (its spread is the noise floor);
 each hypothesis is screened on the first seed and, with ``--screen``, goes on only if it beats
-the baseline there by more than that floor; it is then re-run on the K = ``validation_seeds``
-next seeds and compared, seed by seed, with the baseline on those same seeds, by
-``autoresearch.critic.assess`` — the very function the campaign calls (paired t-test or paired
-bootstrap, Benjamini–Hochberg across the family, verdict). Welch's unpaired test on the same runs
-is there for reference. Hypotheses: A/A ones (no effect at all) and planted ones that improve
+the baseline there by more than that floor (``--screen-floors 0``: by anything); it is then re-run
+on the K = ``validation_seeds`` next seeds and compared with the baseline on those same seeds by
+``autoresearch.critic.assess`` — the very function the campaign calls (``--test``: Welch, the
+default, or the bootstrap, unpaired; ``paired-t`` or ``paired-bootstrap``, which pair the runs by
+seed; then Benjamini–Hochberg across the family, and the verdict). Hypotheses: A/A ones (no effect at all) and planted ones that improve
 val_bpb by 1, 2 or 3 σ, where σ is one run's standard deviation over seeds.
 
 Runs that share a seed share its initial weights and batch order: a run is
