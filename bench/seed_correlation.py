@@ -78,7 +78,7 @@ def _add_run(setting: str, name: str, extra: list[str], seed: int, val_bpb: floa
     """Add one finished run to the JSON under a file lock (two recordings may run at once)."""
     from filelock import FileLock
 
-    with FileLock(str(DATA) + ".lock"):
+    with FileLock(str(Path(tempfile.gettempdir()) / f"{DATA.name}.lock")):  # not beside the data: nothing to commit
         data = _load()
         entry = data.setdefault(setting, {"base_overrides": SETTINGS[setting]["base"] + COMMON, "configs": {}})
         entry["configs"].setdefault(name, {"overrides": extra, "val_bpb": {}})["val_bpb"][str(seed)] = val_bpb
