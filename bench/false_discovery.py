@@ -8,16 +8,17 @@
 Each simulated campaign does what the campaign loop does (``autoresearch/campaign/loop.py``):
 the baseline is run on the first ``noise_seeds`` campaign seeds (its spread is the noise floor);
 each hypothesis is screened on the first seed and, with ``--screen``, goes on only if it beats
-the baseline there by more than that floor; it is then re-run on the K = ``validation_seeds``
-next seeds and compared, seed by seed, with the baseline on those same seeds, by
-``autoresearch.critic.assess`` — the very function the campaign calls (paired t-test or paired
-bootstrap, Benjamini–Hochberg across the family, verdict). Welch's unpaired test on the same runs
-is there for reference. Hypotheses: A/A ones (no effect at all) and planted ones that improve
+the baseline there by more than that floor (``--screen-floors 0``: by anything); it is then re-run
+on the K = ``validation_seeds`` next seeds and compared with the baseline on those same seeds by
+``autoresearch.critic.assess`` — the very function the campaign calls (``--test``: Welch, the
+default, or the bootstrap, unpaired; ``paired-t`` or ``paired-bootstrap``, which pair the runs by
+seed; then Benjamini–Hochberg across the family, and the verdict). Hypotheses: A/A ones (no effect at all) and planted ones that improve
 val_bpb by 1, 2 or 3 σ, where σ is one run's standard deviation over seeds.
 
 Runs that share a seed share its initial weights and batch order: a run is
 ``√ρ·s_seed + √(1−ρ)·e_run`` (unit variance), with ``s`` common to every configuration run on that
-seed. ρ is the correlation of two configurations' val_bpb over seeds; the paired test's power rests
+seed; a negative ρ (a seed that suits the baseline suits the change less) makes each change
+``ρ·b_seed + √(1−ρ²)·e_run`` of the baseline's run ``b``. ρ is the correlation of two configurations' val_bpb over seeds; the paired test's power rests
 on it. ``--real`` reads ρ from real paired runs, ``bench/seed_correlation.json``, recorded by
 ``bench/seed_correlation.py`` (the reference configuration and single-key changes of it on the
 same seeds, step budgets), prints it per change, and simulates at the pooled and at the smallest
@@ -49,9 +50,10 @@ from autoresearch.config import CriticConfig  # noqa: E402
 from autoresearch.critic import VALIDATED, assess  # noqa: E402
 
 EFFECTS = (1.0, 2.0, 3.0)
-# How each test is asked of ``assess``: (critic.test, paired).
-TESTS = {"paired-t": ("welch", True), "welch": ("welch", False), "paired-bootstrap": ("bootstrap", True),
-         "bootstrap": ("bootstrap", False)}
+# How each test is asked of ``assess`` (critic.test, and whether the runs it gets are paired by seed:
+# in the campaign they always are, and critic.test decides whether the test uses the pairing).
+TESTS = {"paired-t": ("paired-t", True), "welch": ("welch", True), "paired-bootstrap": ("paired-bootstrap", True),
+         "bootstrap": ("bootstrap", True)}
 SEED_CORRELATION = Path(__file__).resolve().parent / "seed_correlation.json"
 
 
@@ -65,6 +67,7 @@ def simulate(
     paired: bool,
     seed: int,
     screen: bool = False,
+    screen_floors: float = 1.0,
 ) -> dict:
     """Run ``campaigns`` simulated campaigns; return FDR, A/A validation rate and power per effect."""
     rng = np.random.default_rng(seed)
@@ -74,13 +77,21 @@ def simulate(
     hits = {e: 0 for e in EFFECTS}
     totals = {e: 0 for e in EFFECTS}
     for c in range(campaigns):
-        shared = rng.normal(size=n_seeds) * math.sqrt(rho)  # what each seed does to any configuration
+        z = rng.normal(size=n_seeds)
+        if rho >= 0:
+            shared = z * math.sqrt(rho)  # what each seed does to any configuration
 
-        def runs(effect: float) -> np.ndarray:
-            """One configuration's val_bpb on every campaign seed (lower = better)."""
-            return shared + rng.normal(size=n_seeds) * math.sqrt(1.0 - rho) - effect
+            def runs(effect: float) -> np.ndarray:
+                """One configuration's val_bpb on every campaign seed (lower = better)."""
+                return shared + rng.normal(size=n_seeds) * math.sqrt(1.0 - rho) - effect
 
-        baseline = runs(0.0)
+            baseline = runs(0.0)
+        else:  # a seed good for the baseline is bad for a change: each change correlates ρ with it
+            baseline = z
+
+            def runs(effect: float) -> np.ndarray:
+                return rho * z + rng.normal(size=n_seeds) * math.sqrt(1.0 - rho * rho) - effect
+
         floor = float(np.std(baseline[:nb], ddof=1)) if nb >= 2 else 0.0  # the loop's `_noise() or 0.0`
         truth: dict[str, float] = {}
         candidates: dict[str, list[float]] = {}
@@ -89,7 +100,7 @@ def simulate(
         for name, effect in planted:
             values = runs(effect)
             truth[name] = effect
-            if screen and baseline[0] - values[0] <= floor:
+            if screen and baseline[0] - values[0] <= screen_floors * floor:
                 continue  # the screening run did not beat the noise floor: never validated
             candidates[name] = list(values[1 : 1 + k])
         screened_in += len(candidates)
@@ -146,15 +157,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-effect", type=int, default=3, help="planted hypotheses per effect size per campaign")
     ap.add_argument("--noise-seeds", type=int, default=defaults.noise_seeds)
     ap.add_argument("--validation-seeds", type=int, default=defaults.validation_seeds)
-    ap.add_argument("--test", default="paired-t", choices=sorted(TESTS),
-                    help="paired-t is what the campaign runs (critic.test=welch, runs paired by seed)")
+    ap.add_argument("--test", default=defaults.test, choices=sorted(TESTS),
+                    help="critic.test; the campaign's runs are paired by seed, and paired-t / paired-bootstrap use it")
     ap.add_argument("--alpha", type=float, default=defaults.alpha)
     ap.add_argument("--fdr", type=float, default=defaults.fdr)
-    ap.add_argument("--rho", type=float, nargs="+", default=None,
+    ap.add_argument("--rho", type=float, nargs="*", default=None,
                     help="correlation(s) of two configurations' runs on one seed (default 0; --grid: 0 and 0.5)")
     ap.add_argument("--screen", action="store_true",
                     help="screen each hypothesis on one seed against the noise floor first, as the campaign does")
+    ap.add_argument("--screen-floors", type=float, nargs="+", default=[1.0],
+                    help="--screen: the gain the screening run needs, in noise floors (the loop uses 1)")
     ap.add_argument("--grid", action="store_true", help="sweep ρ, K, noise seeds and the test")
+    ap.add_argument("--tests", nargs="+", default=["paired-t", "welch", "paired-bootstrap"], choices=sorted(TESTS),
+                    help="--grid: tests of the validation-alone table (all but paired-t at K=5 only)")
     ap.add_argument("--ks", type=int, nargs="+", default=[2, 3, 4, 5, 6, 8], help="--grid: validation seeds")
     ap.add_argument("--real", action="store_true", help="ρ from real paired runs (bench/seed_correlation.json)")
     ap.add_argument("--data", type=Path, default=SEED_CORRELATION, help="--real: the paired runs")
@@ -181,23 +196,27 @@ def main(argv: list[str] | None = None) -> None:
         run_cfg = replace(cfg, test=test)
         print(_header())
         for label, rho in rhos.items():
-            name = f"{args.test} K={cfg.validation_seeds} noise={cfg.noise_seeds} {label}"
-            print(_row(name, simulate(run_cfg, rho=rho, paired=paired, screen=args.screen, **common)), flush=True)
+            for floors in args.screen_floors if args.screen else [1.0]:
+                name = f"{'screen>' + format(floors, 'g') + 'σ+' if args.screen else ''}{args.test} " \
+                       f"K={cfg.validation_seeds} noise={cfg.noise_seeds} {label}"
+                r = simulate(run_cfg, rho=rho, paired=paired, screen=args.screen, screen_floors=floors, **common)
+                print(_row(name, r), flush=True)
     else:
         for label, rho in rhos.items():
             print(f"\n{label}: validation alone (every hypothesis re-run on K seeds, paired with the baseline's)")
             print(_header())
-            for test_name in ("paired-t", "welch", "paired-bootstrap"):
+            for test_name in args.tests:
                 test, paired = TESTS[test_name]
                 for k in args.ks if test_name == "paired-t" else [5]:
                     grid_cfg = replace(cfg, test=test, noise_seeds=k + 1, validation_seeds=k)
                     print(_row(f"{test_name} K={k}", simulate(grid_cfg, rho=rho, paired=paired, **common)), flush=True)
-            print(f"{label}: the whole gate (screened on one seed against the noise floor, then paired-t)")
+            print(f"{label}: the whole gate (screened on one seed: gain > floors × noise floor σ; then paired-t)")
             print(_header())
-            for k, nb in [(k, k + 1) for k in args.ks if 4 <= k <= 6] + [(5, 3)]:
-                grid_cfg = replace(cfg, test="welch", noise_seeds=nb, validation_seeds=k)
-                r = simulate(grid_cfg, rho=rho, paired=True, screen=True, **common)
-                print(_row(f"screen+paired-t K={k} noise={nb}", r), flush=True)
+            for k in [k for k in args.ks if k >= 4]:
+                for floors in args.screen_floors:
+                    grid_cfg = replace(cfg, test="paired-t", noise_seeds=k + 1, validation_seeds=k)
+                    r = simulate(grid_cfg, rho=rho, paired=True, screen=True, screen_floors=floors, **common)
+                    print(_row(f"screen>{floors:g}σ+paired-t K={k} noise={k + 1}", r), flush=True)
     print("goals: FDR <= 5 % and power >= 80 % for effects >= 2σ")
 
 

@@ -15,8 +15,11 @@ with a deterministic step budget (so the only noise is the seed), in this proces
 run. The final val_bpb of every run is appended to ``bench/seed_correlation.json`` as soon as it
 finishes, so the figures can be re-derived (``--summary``) and an interrupted recording resumes.
 Printed per change: ρ over the seeds with a Fisher-z 90 % interval, σ of the reference and of the
-change, the mean effect in units of the reference's σ, and how often the change wins a seed. The
-pooled ρ is the mean of Fisher-z values over the changes.
+change, the mean effect in units of the reference's σ, how often the change wins a seed, the
+standard deviation of a seed's difference in units of the reference's σ (what the paired test's
+power depends on: √2 at ρ = 0 with equal σ), and the "effective" ρ, 1 − (sd(d)/σ)²/2, at which
+bench/false_discovery.py's equal-σ model has that spread. The pooled ρ is the mean of Fisher-z
+values over the changes.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def _add_run(setting: str, name: str, extra: list[str], seed: int, val_bpb: floa
     """Add one finished run to the JSON under a file lock (two recordings may run at once)."""
     from filelock import FileLock
 
-    with FileLock(str(DATA) + ".lock"):
+    with FileLock(str(Path(tempfile.gettempdir()) / f"{DATA.name}.lock")):  # not beside the data: nothing to commit
         data = _load()
         entry = data.setdefault(setting, {"base_overrides": SETTINGS[setting]["base"] + COMMON, "configs": {}})
         entry["configs"].setdefault(name, {"overrides": extra, "val_bpb": {}})["val_bpb"][str(seed)] = val_bpb
@@ -129,7 +132,7 @@ def summarise(data: dict) -> dict[str, dict[str, float]]:
     for setting, entry in data.items():
         print(f"\n{setting}: {' '.join(entry['base_overrides'])}")
         header = (f"{'change':<14}{'seeds':>6}{'ρ':>7}{'ρ 90 % CI':>17}{'σ ref':>9}{'σ chg':>9}"
-                  f"{'effect/σ':>10}{'wins':>7}{'sd(d)/σ':>9}")
+                  f"{'effect/σ':>10}{'wins':>7}{'sd(d)/σ':>9}{'ρ eff':>7}")
         print(header)
         print("-" * len(header))
         zs, ns = [], []
@@ -147,13 +150,14 @@ def summarise(data: dict) -> dict[str, dict[str, float]]:
             zs.append(math.atanh(r))
             ns.append(len(seeds))
             print(f"{change:<14}{len(seeds):>6}{r:>7.2f}{f'[{lo:+.2f}, {hi:+.2f}]':>17}{sa:>9.4f}{sb:>9.4f}"
-                  f"{d.mean() / sa:>+10.1f}{f'{int((d > 0).sum())}/{len(d)}':>7}{d.std(ddof=1) / sa:>9.2f}")
+                  f"{d.mean() / sa:>+10.1f}{f'{int((d > 0).sum())}/{len(d)}':>7}{d.std(ddof=1) / sa:>9.2f}"
+                  f"{1 - (d.std(ddof=1) / sa) ** 2 / 2:>7.2f}")
         if zs:
             pooled = math.tanh(float(np.mean(zs)))
             out[setting]["pooled"] = pooled
             lo, hi = fisher_interval(pooled, sum(n - 3 for n in ns) + 3)
             print(f"{'pooled':<14}{'':>6}{pooled:>7.2f}{f'[{lo:+.2f}, {hi:+.2f}]':>17}")
-        print(f"recorded in {entry.get('seconds', 0.0) / 60:.1f} CPU-minutes of training")
+        print(f"recorded in {entry.get('seconds', 0.0) / 60:.1f} minutes of run wall time (on a shared machine)")
     return out
 
 

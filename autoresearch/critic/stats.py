@@ -18,19 +18,21 @@ Conventions
   the one-sided (1 - alpha) upper bound used to reject.
 * Welch's t-test (unequal variances, via ``scipy.stats``) is the default; with ``paired=True`` and
   equal sample sizes the runs are paired by seed (candidate seed i against baseline seed i) and a
-  paired t-test is used instead. The bootstrap alternative resamples (pairs of) runs with
-  ``scipy.stats.bootstrap``: percentile CI of the difference of means, and a p-value from
-  resampling both samples shifted to a common mean (the null). With 3 runs a bootstrap has only a
-  handful of distinct resamples: prefer the t-test unless K is at least ~8.
+  paired t-test is used instead (``critic.test`` decides which, in ``assess``). The bootstrap
+  alternative resamples (pairs of) runs with ``scipy.stats.bootstrap``: percentile CI of the
+  difference of means, and a p-value from resampling both samples shifted to a common mean (the
+  null). With 3 runs a bootstrap has only a handful of distinct resamples: prefer the t-test
+  unless K is at least ~8.
 * Fewer than ``MIN_RUNS`` (3) runs on either side are not evidence: a sample standard deviation
-  from two runs can come out anywhere (two quickstart seeds once gave σ = 0.0009 where a third
-  gave 0.11), so such a comparison is computed but carries a ``reason`` and is never validated
-  or rejected, only ``inconclusive``.
+  from two runs can come out anywhere (issue 12: two quickstart seeds once gave σ = 0.0009, and a
+  third moved it to 0.11), so such a comparison is computed but carries a ``reason`` and is never
+  validated or rejected, only ``inconclusive``.
 
 Decision rule (``classify``)
 ----------------------------
-Given a comparison with at least ``MIN_RUNS`` runs on each side, its Benjamini–Hochberg q-value across all hypotheses of the campaign, the
-campaign's FDR level, the smallest effect worth having (``min_effect``) and the noise floor σ:
+Given a comparison with at least ``MIN_RUNS`` runs on each side, its Benjamini–Hochberg q-value
+across all hypotheses of the campaign, the campaign's FDR level, the smallest effect worth having
+(``min_effect``) and the noise floor σ:
 
 * **validated** — q ≤ fdr (BH rejects the null), effect > max(min_effect, 0) and ci_low > 0.
 * **rejected** — ci_high < min_effect (even the optimistic end of the CI is too small: with
