@@ -74,6 +74,7 @@ class Campaign:
         self.cfg, self.ccfg = cfg, cfg.campaign
         self.space = _load_space(self.ccfg.search_space, self.ccfg.name)
         _check_agent(cfg)
+        _check_executor(cfg)
         cli_overrides = [o for o in cli_overrides if not o.split("=", 1)[0].lstrip("+~").startswith("campaign.fresh")]
         self.dir = Path(self.ccfg.root) / self.ccfg.name
         lock = self.dir / "requirements.lock"  # taken once below; every trial's bundle reuses it
@@ -314,6 +315,15 @@ def _check_agent(cfg: ExperimentConfig) -> None:
     except ConfigError as err:
         where = f"conf/agent/{cfg.agent.kind}.yaml (or the command line)"
         raise ConfigError([dataclasses.replace(p, file=p.file or where) for p in err.problems]) from None
+
+
+def _check_executor(cfg: ExperimentConfig) -> None:
+    """The loop runs one local trial at a time: executor settings it cannot honour yet are refused."""
+    ex = cfg.executor
+    if ex.kind != "local" or ex.workers != 1:
+        raise ConfigError([ConfigProblem("executor", f"a campaign runs one trial at a time on this machine for now "
+                                         f"(got kind={ex.kind}, workers={ex.workers}); the parallel loop is not built yet",
+                                         f"conf/executor/{ex.kind}.yaml (or the command line)")])
 
 
 def _one_torch_thread() -> int:
