@@ -17,6 +17,8 @@ from autoresearch.critic import (
     LearningCurveModel,
     NoStopper,
     PercentileStopper,
+    StopperContext,
+    evaluation_noise,
     make_early_stopper,
     read_curve,
     replay,
@@ -25,7 +27,8 @@ from autoresearch.critic import (
     value_at,
 )
 
-CFG = EarlyStoppingConfig(min_progress=0.25, min_curves=3, delta=0.05, percentile=50.0, eta=3.0)
+# noise_margin 0: these tests judge the model and the rules; the noise margin has its own test.
+CFG = EarlyStoppingConfig(min_progress=0.25, min_curves=3, delta=0.05, percentile=50.0, eta=3.0, noise_margin=0.0)
 
 
 def shifted(curve, by):
@@ -323,7 +326,69 @@ def test_critic_imports_form_no_cycle():
 
 @pytest.mark.parametrize("noise", [0.005, 0.01, 0.03])
 def test_evaluation_noise_recovers_the_noise_of_synthetic_curves(noise):
-    from autoresearch.critic import evaluation_noise
-
     assert evaluation_noise(synthetic_curves(30, seed=1, noise=noise)) == pytest.approx(noise, rel=0.3)
     assert math.isnan(evaluation_noise([[(0.5, 3.0), (1.0, 2.9)]]))  # no interior point late in a curve
+
+
+def test_curve_stopper_margin_is_in_units_of_the_noise(bank):
+    """The same trial and finished curves at two noise scales: with ``noise_margin`` the margin is
+    ``noise_margin·σ``, σ measured on the finished curves (or the caller's noise floor), so the
+    decision does not depend on the units of val_bpb; a fixed margin in bpb would."""
+    finished, _, good = bank
+    envelope = [(p, min(c[i][1] for c in finished.values()) + 0.01) for i, (p, _) in enumerate(good)]
+
+    def rescaled(curve, k):
+        return [(p, 3.0 + k * (v - 3.0)) for p, v in curve]
+
+    cfg = EarlyStoppingConfig(min_curves=3, delta=0.25, noise_margin=1.0)
+    decisions = []
+    for k in (1.0, 10.0):
+        scaled = {i: rescaled(c, k) for i, c in finished.items()}
+        incumbent = min(c[-1][1] for c in scaled.values())
+        d = CurveStopper(cfg).should_stop(99, rescaled(envelope, k)[:6], scaled, incumbent)
+        sigma = float(d.reason.split("noise σ ")[1].split(")")[0])
+        assert sigma == pytest.approx(k * evaluation_noise(finished.values()), abs=1e-4)  # the reason rounds
+        decisions.append(d)
+    assert decisions[0].p_better == pytest.approx(decisions[1].p_better, abs=0.02)
+    assert decisions[0].stop == decisions[1].stop
+    # Without the noise margin the trial has a better chance to beat the incumbent; a floor given
+    # by the caller replaces the measured σ.
+    incumbent = min(c[-1][1] for c in finished.values())
+    plain_cfg = EarlyStoppingConfig(min_curves=3, delta=0.25, noise_margin=0.0)
+    plain = CurveStopper(plain_cfg).should_stop(99, envelope[:6], finished, incumbent)
+    assert plain.p_better > decisions[0].p_better
+    floor = CurveStopper(cfg, context=StopperContext(noise_std=0.05)).should_stop(99, envelope[:6], finished, incumbent)
+    assert "noise σ 0.0500" in floor.reason and floor.p_better < decisions[0].p_better
+
+
+def test_curve_stopper_learns_from_earlier_campaigns_curves(bank):
+    """Two poor finished curves alone: a trial ahead of both is never judged. Given earlier
+    campaigns' curves on the same space, the same trial is judged against them (and the incumbent
+    is still the campaign's own)."""
+    finished, bad, _ = bank
+    ranked = sorted(finished.values(), key=lambda c: c[-1][1])
+    own = {0: ranked[-1], 1: ranked[-2]}
+    trial = [(p, v - 0.02) for p, v in ranked[-3]][:5]  # ahead of both poor curves, behind the rest
+    incumbent = min(c[-1][1] for c in own.values())
+    cfg = EarlyStoppingConfig(min_curves=2)
+    alone = CurveStopper(cfg).should_stop(9, trial, own, incumbent)
+    assert not alone.stop and "leads every finished curve" in alone.reason
+    earlier = StopperContext(prior_curves=tuple(ranked[:-2]))
+    informed = CurveStopper(cfg, context=earlier).should_stop(9, trial, own, incumbent)
+    assert informed.predicted is not None and "leads" not in informed.reason
+
+
+@pytest.mark.parametrize("space", ["quickstart", "rope_ablation", "lr_schedule", "arch_basics"])
+def test_replay_on_the_recorded_bank_of_each_shipped_space(space):
+    """Every shipped space has a held-out bank (sampling seed 7, ``bench/curve_bank.py --record``);
+    each replays through the shipped curve stopper (here on its first 10 curves, one order)."""
+    bank = CurveBank.load(Path(__file__).resolve().parents[1] / "bench" / f"curve_bank_{space}_seed7.json")
+    assert bank.meta["search_space"] == space and bank.meta["seed"] == 7
+    assert bank.meta["budget"]["kind"] == "steps" and len(bank.noise) >= 5 and len(bank.curves) >= 10
+    curves = list(bank.curves.values())[:10]
+    rows = replay_strategies(curves, EarlyStoppingConfig(), strategies=["halving", "curve"], shuffles=1,
+                             noise_std=bank.noise_std)
+    for row in rows:
+        assert 0.0 < row.compute_used <= 1.0 and 0.0 <= row.regret_mean < math.inf
+    assert rows[0].stopped_mean > 0  # halving always drops someone among 10
+    assert rows[1].decision_seconds_mean > 0

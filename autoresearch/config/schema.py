@@ -301,20 +301,17 @@ class EarlyStoppingConfig:
     # Finished curves needed before any stopping. 2 suits the curve model: with that few its
     # Student-t has 1-2 degrees of freedom and stops only clear losers (measured: see delta).
     min_curves: int = 2
-    # curve: stop when P(final < incumbent - margin) < delta. P is calibrated (held-out folds,
-    # Student-t), and trials outside the finished curves are never judged, so delta can be bold.
-    # On bench/curve_bank.py's tuning orders (--seed 100, 20 orders), with min_curves 3, delta
-    # 0.15/0.20/0.25/0.30 saved 59.9/61.0/61.9/62.6 % of the first bank at regret
-    # 0.007/0.009/0.013/0.015 (noise σ 0.016) and 57.5/58.9/60.2/61.1 % of the second at
-    # 0.006/0.006/0.006/0.011 (σ 0.038): 0.30 sits on the first bank's noise floor, 0.25 inside
-    # both. min_curves 2 then moved 0.25 to 62.4 % at 0.004 and 61.3 % at 0.006. Held-out
-    # orders: docs/MEASUREMENTS.md.
+    # curve: stop when P(final < incumbent - margin - noise_margin·σ) < delta. P is calibrated
+    # (held-out folds, Student-t), and trials outside the finished curves are never judged, so
+    # delta can be bold. Chosen on the two quickstart-space banks' tuning orders (bench/curve_bank.py
+    # --seed 100); held-out banks of every shipped space: docs/MEASUREMENTS.md, "Early stopping".
     delta: float = 0.25
-    margin: float = 0.0  # curve: a fixed part of the margin, in bpb
+    margin: float = 0.0  # curve: a fixed part of the margin, in bpb (a constant does not carry over; see below)
     # curve: the part of the margin that scales with the noise σ (the campaign's noise floor when
-    # given, else measured from its finished curves): "little chance to beat the incumbent by
-    # more than noise_margin σ". Scale-free, so it carries from one space, model or budget to another.
-    noise_margin: float = 0.0
+    # the caller gives one, else the evaluation noise measured on its finished curves): stop a trial
+    # with little chance to beat the incumbent by more than noise_margin σ. Scale-free, so it
+    # carries from one space, model or budget to another.
+    noise_margin: float = 1.0
     eta: float = 3.0  # halving: keep 1/eta at each rung
 
     def problems(self, prefix: str = "critic.early_stopping") -> list[ConfigProblem]:
