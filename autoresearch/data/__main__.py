@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from autoresearch.config import ConfigError, DataConfig
+from autoresearch.safety import install_log_safety
 
 _DEFAULTS = DataConfig()
 
@@ -62,6 +63,7 @@ def _place(src_dir: Path, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_safety()
     cfg = DataConfig(
         source=args.source,
         path=args.path,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from autoresearch.config import ConfigError, load_config
 from autoresearch.experiment import LOG_FILE, evaluate_test, read_overrides, run_experiment
+from autoresearch.safety import install_log_safety
 
 
 def _setup_logging(run_dir: Path) -> None:
@@ -24,6 +25,7 @@ def _setup_logging(run_dir: Path) -> None:
     for handler in (logging.FileHandler(run_dir / LOG_FILE), logging.StreamHandler(sys.stderr)):
         handler.setFormatter(fmt)
         root.addHandler(handler)
+    install_log_safety()  # a trial's log holds no key and no forged line, like the campaign's
 
 
 def _warm_up() -> None:
