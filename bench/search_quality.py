@@ -460,8 +460,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         ap.error(f"unknown agent(s) {unknown}; choose from {', '.join(AGENTS)}")
     spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    import ax  # noqa: F401 - Ax attaches an INFO stream handler to its "ax" logger on import
-
+    if {"bayes", "hybrid"} & set(agents):
+        import ax  # noqa: F401 - Ax attaches an INFO stream handler to its "ax" logger on import
     for name in ("ax", "autoresearch"):
         logging.getLogger(name).setLevel(logging.ERROR)
         for handler in logging.getLogger(name).handlers:
@@ -479,15 +479,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             extra = tuple(_overrides_for(space, args.override))
             objective = Objective(space, steps=args.steps, seed=1337 + seed, eval_bytes=args.eval_bytes, extra=extra)
             for kind in agents:
-                run = search(kind, objective, trials=args.trials, seed=seed, repeat=repeat)
+                run = search(kind, objective, trials=args.trials, seed=seed, repeat=seed)
                 runs.append(run)
                 _save(args, runs, partial=True)  # a long run interrupted keeps its finished searches
                 best = run.best_so_far(args.trials)[-1]
-                print(f"[{space} r{repeat} {kind:>8}] best {best:.4f} (baseline {run.baseline:.4f}) "
+                print(f"[{space} seed {seed} {kind:>8}] best {best:.4f} (baseline {run.baseline:.4f}) "
                       f"{len(run.values)} trials, {run.refusals} refusals, {run.seconds:.0f} s; "
                       f"trained so far {objective.trained}", flush=True)
             trained += objective.trained
-            cached += sum(len(r.values) + 1 for r in runs if r.space == space and r.repeat == repeat) - objective.trained
+            cached += sum(len(r.values) + 1 for r in runs if r.space == space and r.repeat == seed) - objective.trained
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     table, numbers = summarise(runs, agents, args.trials)
     shown = f"; base overrides {' '.join(args.override)}" if args.override else ""
