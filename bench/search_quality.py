@@ -281,8 +281,12 @@ def build_agent(kind: str, objective: Objective, seed: int):
     return make_agent(acfg, objective.space, objective.base, seed=seed)
 
 
-def search(kind: str, objective: Objective, *, trials: int, seed: int, repeat: int) -> SearchRun:
-    """One agent's search of ``trials`` trials, gated and recorded as a campaign would."""
+def search(kind: str, objective: Objective, *, trials: int, seed: int, repeat: int,
+           on_trial: Optional[Any] = None) -> SearchRun:
+    """One agent's search of ``trials`` trials, gated and recorded as a campaign would.
+
+    ``on_trial(run)`` is called after every trial (the bench saves the unfinished search with it).
+    """
     started = time.perf_counter()
     agent = build_agent(kind, objective, seed)
     baseline = objective({})
@@ -321,6 +325,9 @@ def search(kind: str, objective: Objective, *, trials: int, seed: int, repeat: i
         agent.observe(record)
         run.values.append(value)
         run.proposers.append(checked.agent)
+        if on_trial is not None:
+            run.seconds = time.perf_counter() - started
+            on_trial(run)
     run.seconds = time.perf_counter() - started
     return run
 
@@ -460,8 +467,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         ap.error(f"unknown agent(s) {unknown}; choose from {', '.join(AGENTS)}")
     spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    import ax  # noqa: F401 - Ax attaches an INFO stream handler to its "ax" logger on import
-
+    if {"bayes", "hybrid"} & set(agents):
+        import ax  # noqa: F401 - Ax attaches an INFO stream handler to its "ax" logger on import
     for name in ("ax", "autoresearch"):
         logging.getLogger(name).setLevel(logging.ERROR)
         for handler in logging.getLogger(name).handlers:
@@ -479,15 +486,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             extra = tuple(_overrides_for(space, args.override))
             objective = Objective(space, steps=args.steps, seed=1337 + seed, eval_bytes=args.eval_bytes, extra=extra)
             for kind in agents:
-                run = search(kind, objective, trials=args.trials, seed=seed, repeat=repeat)
+                run = search(kind, objective, trials=args.trials, seed=seed, repeat=seed,
+                             on_trial=lambda unfinished: _save(args, [*runs, unfinished], partial=True))
                 runs.append(run)
                 _save(args, runs, partial=True)  # a long run interrupted keeps its finished searches
                 best = run.best_so_far(args.trials)[-1]
-                print(f"[{space} r{repeat} {kind:>8}] best {best:.4f} (baseline {run.baseline:.4f}) "
+                print(f"[{space} seed {seed} {kind:>8}] best {best:.4f} (baseline {run.baseline:.4f}) "
                       f"{len(run.values)} trials, {run.refusals} refusals, {run.seconds:.0f} s; "
                       f"trained so far {objective.trained}", flush=True)
             trained += objective.trained
-            cached += sum(len(r.values) + 1 for r in runs if r.space == space and r.repeat == repeat) - objective.trained
+            cached += sum(len(r.values) + 1 for r in runs if r.space == space and r.repeat == seed) - objective.trained
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     table, numbers = summarise(runs, agents, args.trials)
     shown = f"; base overrides {' '.join(args.override)}" if args.override else ""
@@ -522,16 +530,30 @@ def _write(out: Path, header: str, runs: list[SearchRun], agents: list[str], tri
 
 
 def _from_json(args: argparse.Namespace) -> int:
+    """Merge the runs saved by several invocations (e.g. one per space, seed and agent) into one summary."""
     runs: list[SearchRun] = []
-    headers = []
-    trials = None
+    saved_args: list[dict[str, Any]] = []
+    unfinished = 0
     for path in args.from_json:
         saved = json.loads(path.read_text())
         runs += [SearchRun(**r) for r in saved["runs"]]
-        trials = saved["args"]["trials"]
-        headers.append(saved.get("header") or f"# {path}: partial={saved.get('partial')}")
+        saved_args.append(saved["args"])
+        unfinished += bool(saved.get("partial"))
     agents = [a for a in AGENTS if any(r.agent == a for r in runs)]
-    _write(args.out, "\n".join(headers), runs, agents, int(trials or args.trials))
+    trials = max(int(a["trials"]) for a in saved_args)
+    settings = sorted({f"{a['steps']} steps, {a['eval_bytes']} eval bytes" for a in saved_args})
+    overrides = sorted({o for a in saved_args for o in a.get("override", [])})
+    header = [f"# search_quality, merged from {len(args.from_json)} saved files: {', '.join(dict.fromkeys(r.space for r in runs))}; "
+              f"agents {', '.join(agents)}; {trials} trials per search; {'; '.join(settings)}; tiny model "
+              f"{'x'.join(str(v) for v in TINY.values())}; seeds {sorted({r.repeat for r in runs})}"
+              + (f"; base overrides {' '.join(overrides)}" if overrides else ""),
+              "# each invocation trains a configuration once per seed (results cached by config fingerprint)"]
+    reached = min(len(r.values) for r in runs)
+    if reached < trials:  # summarised while some searches were still running: compare what all reached
+        header.append(f"# TRUNCATED at {reached} trials: {unfinished} of the {len(args.from_json)} invocations were "
+                      f"still running, and the slowest search had run only {reached} of its {trials} trials")
+        trials = reached
+    _write(args.out, "\n".join(header), runs, agents, trials)
     return 0
 
 

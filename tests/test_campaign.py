@@ -144,10 +144,10 @@ def test_llm_campaign_refuses_hostile_answers_and_survives_a_dead_endpoint(tmp_p
         *[Reply(status=500, content="upstream exploded") for _ in range(30)],
     )
     overrides = campaign_overrides(
-        tmp_path, "agent=llm", "campaign.max_trials=3", "critic.noise_seeds=1", "critic.validation_seeds=2",
+        tmp_path, "agent=llm", "campaign.max_trials=5", "critic.noise_seeds=1", "critic.validation_seeds=2",
         "model.n_layer=1", f"agent.llm.api_base={llm_server.api_base}", "agent.llm.model=openai/test-model",
         "agent.llm.api_key_env=FAKE_PROVIDER_API_KEY", "agent.llm.timeout_s=2", "agent.llm.max_retries=1",
-        "agent.llm.backoff_s=0.01", "agent.llm.max_consecutive_failures=2")
+        "agent.llm.backoff_s=0.01", "agent.llm.max_consecutive_failures=4")
     summary = run(overrides)
     store = KnowledgeStore(tmp_path / "knowledge.sqlite")
     campaign = store.campaign("quickstart")
@@ -156,7 +156,7 @@ def test_llm_campaign_refuses_hostile_answers_and_survives_a_dead_endpoint(tmp_p
     codes = {h.refusal_code for h in refused}
     assert {"forbidden", "range"} <= codes, codes
     ran = store.trials(campaign.id, kind="hypothesis")
-    assert summary.trials == len(ran) == 3  # the dead endpoint did not end the campaign: the playbook took over
+    assert summary.trials == len(ran) == 5  # the dead endpoint did not end the campaign: the playbook took over
     for trial in ran:
         assert not any(k.startswith(("hydra", "~", "+")) or "_target_" in k for k in trial.overrides)
     calls = store.agent_calls(campaign.id)
