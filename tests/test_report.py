@@ -68,6 +68,11 @@ def campaign(tmp_path):
                              refusal_code="schema", refusal_reason=f"refusal {i}")
     store.add_hypothesis(cid, {"overrides": {}, "raw": "x", "agent": "llm"}, status="refused",
                          refusal_code="schema", refusal_reason=HOSTILE)
+    store.add_agent_call(cid, agent="llm", model="m", ok=True, latency_s=1.0, prompt_tokens=10, completion_tokens=5,
+                         cost_usd=0.001, error=None)
+    store.add_agent_call(cid, agent="llm", model="m", ok=False, latency_s=0.0, prompt_tokens=0, completion_tokens=0,
+                         cost_usd=0.0, error="fallback: playbook proposes from now on; llm agent m unavailable after 3 "
+                                             "failed calls in a row")
     yield store, tmp_path / "demo", stopped
     store.close()
 
@@ -134,6 +139,13 @@ def test_hostile_text_is_inert_in_the_report(campaign):
     assert hostile and all("cell" in c for c in hostile)  # its "| cell" stayed inside the one cell
     blocks = re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", html, flags=re.S)
     assert any("```" in b and "RuntimeError: boom" in b for b in blocks)  # the error tail stays one block
+
+
+def test_report_says_when_an_agent_fell_back_without_counting_it_as_a_call(campaign):
+    store, cdir, _ = campaign
+    text = write_report(cdir, store, "demo").read_text()
+    assert "agent calls: 1 (failed 0" in text
+    assert "An agent fell back" in text and "playbook proposes from now on" in text
 
 
 def test_refusals_say_how_many_were_left_out(campaign):

@@ -60,7 +60,7 @@ def _summary(r: CampaignRecord) -> list[str]:
         f"(failed {r.agent_failures}, cost ${r.agent_cost_usd:.4f})",
     ]
     for event in r.agent_events:
-        lines.append(f"- Agent: {_md(event)}")
+        lines.append(f"- **An agent fell back** at {_md(event)}")
     return lines + [""]
 
 

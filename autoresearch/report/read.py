@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -130,7 +131,7 @@ class CampaignRecord:
     agent_calls: int
     agent_failures: int
     agent_cost_usd: float
-    agent_events: list[str]  # e.g. "the LLM became unavailable at 02:14; the playbook proposed from then on"
+    agent_events: list[str]  # when an agent fell back ("…: fallback: playbook proposes from now on; llm … unavailable …")
     curves: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # baseline and screening runs
     lessons: list[Lesson] = field(default_factory=list)
 
@@ -193,7 +194,10 @@ def read_campaign(store, name: str, campaign_dir: Path) -> CampaignRecord:
             test=str(details.get("test", "")), test_bpb=f.test_bpb, details=details,
             seconds_to_verdict=float(elapsed) if elapsed is not None else None, screening_trial=screen))
 
-    calls = store.agent_calls(cid)
+    from autoresearch.agents import is_fallback_event  # agents import Ax only when one is built
+
+    events = [c for c in store.agent_calls(cid) if is_fallback_event(c.error)]
+    calls = [c for c in store.agent_calls(cid) if not is_fallback_event(c.error)]
     record = CampaignRecord(
         name=name, campaign_dir=Path(campaign_dir), search_space=campaign.search_space,
         description=str((campaign.config.get("campaign") or {}).get("description") or ""),
@@ -202,7 +206,7 @@ def read_campaign(store, name: str, campaign_dir: Path) -> CampaignRecord:
                   if h.status in ("refused", "flagged")],
         agent_calls=len(calls), agent_failures=sum(1 for c in calls if not c.ok),
         agent_cost_usd=sum(c.cost_usd or 0.0 for c in calls),
-        agent_events=[c.error for c in calls if c.error and c.error.startswith("fallback")],
+        agent_events=[f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(c.created_at))}: {c.error}" for c in events],
         curves=curves,
     )
     record.lessons = lessons(record)
