@@ -257,10 +257,18 @@ def test_a_campaign_with_a_pasted_key_stops_at_start_with_one_clear_line(tmp_pat
          f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path, capture_output=True, text=True, env=_env(), timeout=600)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "error: the config of campaign 'quickstart' holds what looks like a secret at agent.llm.api_key_env" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert key not in (tmp_path / "run" / "run.log").read_text()
-    db = tmp_path / "outputs" / "knowledge.sqlite"  # knowledge.db, relative to where the campaign runs
-    assert db.exists()  # the store was opened: the refusal came from it, before its first row
-    with KnowledgeStore(db) as store:
+    assert "error: agent.llm.api_key_env: holds what looks like a secret" in result.stderr  # refused at typing
+    assert "Traceback" not in result.stderr and key not in result.stdout + result.stderr
+    log = tmp_path / "run" / "run.log"
+    assert not log.exists() or key not in log.read_text()
+    assert not (tmp_path / "outputs" / "knowledge.sqlite").exists()  # before the store was even opened
+
+
+def test_the_store_refuses_a_campaign_config_holding_a_secret_as_a_second_line_of_defence(tmp_path):
+    from autoresearch.store import SecretInConfigError
+
+    with KnowledgeStore(tmp_path / "k.sqlite") as store, pytest.raises(SecretInConfigError) as err:
+        store.upsert_campaign("c", {"agent": {"llm": {"api_key_env": KEYS["openai-project"]}}}, "s", str(tmp_path))
+    assert "agent.llm.api_key_env" in str(err.value) and KEYS["openai-project"] not in str(err.value)
+    with KnowledgeStore(tmp_path / "k.sqlite") as store:
         assert store.campaigns() == []

@@ -43,9 +43,13 @@ _KEY_PATTERNS = (
 _BEARER = re.compile(r"\b((?i:bearer)\s+)[A-Za-z0-9._~+/=-]{6,}")
 # user:password (the password may hold any character but whitespace and "@") or a lone token-length user.
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<cred>[^/@\s:]+:[^@\s]*|[^/@\s:]{20,})@")
+# The value must look like a credential — a digit in it, or 12+ characters — so that prose about a
+# key (``model.nonexistent_key: unknown key …`` in a config error) is not mangled; a short
+# letters-only secret still goes when it is the value of a secret-named environment variable.
 _ASSIGNMENT = re.compile(
     r"(?P<name>\b[A-Za-z_][A-Za-z0-9_]*(?i:_KEY|_TOKEN|_SECRET|PASSWORD|PASSWD|_PASS|CREDENTIALS?))\b"
-    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;]{%d,})" % MIN_SECRET_CHARS
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<value>(?=[^\s\"',;]*\d)[^\s\"',;]{%d,}|[^\s\"',;]{12,})" % MIN_SECRET_CHARS
 )
 # Every pattern above needs one of these substrings; most texts (keys, numbers, names) hold none,
 # and a substring test is far cheaper than the patterns.
