@@ -157,16 +157,16 @@ def test_playbook_skips_ideas_outside_the_space_and_no_ops(base):
 def test_playbook_builds_on_the_incumbent_and_sets_parent(base):
     space = SearchSpace.load("quickstart")
     agent = PlaybookAgent.from_config(PlaybookAgentConfig())
-    incumbent = TrialRecord(trial_id=7, overrides={"optim.lr": 0.008}, status="completed", val_bpb=2.4, kept=True)
+    incumbent = TrialRecord(trial_id=7, overrides={"optim.lr": 0.004}, status="completed", val_bpb=2.4, kept=True)
     h = agent.propose(ctx_for(space, base, [incumbent], incumbent=incumbent)).hypothesis
     assert h is not None and h.parent == 7
     # the kept lr change ranks the lr ideas first, and "double it" doubles the incumbent's value
     assert h.rationale.startswith("playbook idea higher_lr")
-    assert h.overrides == {"optim.lr": 0.016}
+    assert h.overrides == {"optim.lr": 0.008}
     h2 = agent.propose(ctx_for(space, base, [incumbent], incumbent=incumbent)).hypothesis
-    assert h2.overrides == {"optim.lr": 0.004}
+    assert h2.overrides == {"optim.lr": 0.002}
     h3 = agent.propose(ctx_for(space, base, [incumbent], incumbent=incumbent)).hypothesis
-    assert h3.overrides["optim.lr"] == 0.008 and len(h3.overrides) == 2  # other ideas keep the incumbent's lr
+    assert h3.overrides["optim.lr"] == 0.004 and len(h3.overrides) == 2  # other ideas keep the incumbent's lr
 
 
 def test_playbook_inactive_incumbent_keys_are_dropped(base):

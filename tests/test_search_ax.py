@@ -94,13 +94,14 @@ def test_names_map_back_and_values_take_the_config_types(base):
     space = SearchSpace.load("quickstart")
     assert ax_name("model.n_layer") == "model__n_layer"
     overrides = from_ax(
-        {"model__n_layer": 3.0, "optim__lr": 1, "model__qk_norm": False, "model__activation": "gelu",
-         "model__pos_encoding": "alibi"},
+        {"optim__lr": 1, "model__qk_norm": False, "model__activation": "gelu", "model__pos_encoding": "alibi"},
         space, base,
     )
     assert overrides == {"optim.lr": 1.0, "model.activation": "gelu", "model.pos_encoding": "alibi",
-                         "model.qk_norm": False, "model.n_layer": 3}
-    assert type(overrides["model.n_layer"]) is int and type(overrides["optim.lr"]) is float
+                         "model.qk_norm": False}
+    assert type(overrides["optim.lr"]) is float
+    assert from_ax({"model__n_layer": 3.0}, SearchSpace.load("arch_basics"), base) == {"model.n_layer": 3}
+    assert type(from_ax({"model__n_layer": 3.0}, SearchSpace.load("arch_basics"), base)["model.n_layer"]) is int
     with pytest.raises(ValueError, match="model__dropout"):
         from_ax({"model__dropout": 0.1}, space, base)
     with pytest.raises(ValueError, match="model.dropout"):

@@ -79,9 +79,9 @@ HOSTILE = [
     ("below a log-scale range", "rope_ablation", prop({"model.rope_base": 10.0}), "range"),
     ("not a choice", "rope_ablation", prop({"model.pos_encoding": "sinusoidal"}), "range"),
     ("number as a string", "rope_ablation", prop({"optim.lr": "0.01"}), "type"),
-    ("int as a string", "quickstart", prop({"model.n_layer": "3"}), "type"),
-    ("bool for an int", "quickstart", prop({"model.n_layer": True}), "type"),
-    ("fraction for an int", "quickstart", prop({"model.n_layer": 3.5}), "type"),
+    ("int as a string", "arch_basics", prop({"model.n_layer": "3"}), "type"),
+    ("bool for an int", "arch_basics", prop({"model.n_layer": True}), "type"),
+    ("fraction for an int", "arch_basics", prop({"model.n_layer": 3.5}), "type"),
     ("int for a bool", "quickstart", prop({"model.qk_norm": 1}), "type"),
     ("inactive child", "rope_ablation", prop({"model.pos_encoding": "alibi", "model.rope_base": 50000.0}), "inactive"),
     ("inactive child of the base", "lr_schedule", prop({"optim.schedule": "cosine", "optim.cooldown": 0.3}), "inactive"),
@@ -184,7 +184,7 @@ def test_llm_answer_with_chatter_and_a_fenced_block(spaces, base):
         + json.dumps(prop({"model.n_layer": 3.0, "model.activation": "swiglu"}, agent="bayes"))
         + "\n```\nLet me know how it goes."
     )
-    result = validate_hypothesis(answer, space=spaces["quickstart"], base=base, agent="llm")
+    result = validate_hypothesis(answer, space=spaces["arch_basics"], base=base, agent="llm")
     assert isinstance(result, Hypothesis)
     assert result.overrides == {"model.n_layer": 3, "model.activation": "swiglu"}
     assert type(result.overrides["model.n_layer"]) is int
@@ -198,10 +198,10 @@ def test_bare_json_object_inside_prose(spaces, base):
 
 
 def test_list_of_key_value_strings_is_parsed_as_data(spaces, base):
-    raw = prop(["model.n_layer=2", "model.activation=gelu", "model.qk_norm=false", "optim.lr=1e-2"])
-    result = validate_hypothesis(raw, space=spaces["quickstart"], base=base, agent="llm")
+    raw = prop(["model.n_layer=2", "model.activation=gelu", "model.qk_norm=false", "model.norm=layer"])
+    result = validate_hypothesis(raw, space=spaces["arch_basics"], base=base, agent="llm")
     assert isinstance(result, Hypothesis)
-    assert result.overrides == {"model.n_layer": 2, "model.activation": "gelu", "model.qk_norm": False, "optim.lr": 0.01}
+    assert result.overrides == {"model.n_layer": 2, "model.activation": "gelu", "model.qk_norm": False, "model.norm": "layer"}
 
 
 def test_log_scale_bounds_are_inclusive_and_a_hypothesis_object_is_accepted(spaces, base):
