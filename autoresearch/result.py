@@ -90,7 +90,10 @@ class RunResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON/YAML-able values (the status as its text, not the enum member)."""
+        out = dataclasses.asdict(self)
+        out["status"] = str(self.status)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunResult":

@@ -61,11 +61,11 @@ def test_campaign_runs_judges_and_reports(tmp_path):
         assert finding.ci_low <= finding.effect <= finding.ci_high
     cdir = tmp_path / "campaigns" / "quickstart"
     report = (cdir / "report.md").read_text()
-    assert "## Verdict" in report and "Baseline val_bpb" in report
+    assert "## Verdict" in report and "## Baseline" in report and "## Every trial" in report
     assert (cdir / "progress.png").stat().st_size > 1000
     with open(cdir / "results.tsv") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(rows[0]) == ["commit", "val_bpb", "memory_gb", "status", "description"]
+    assert list(rows[0]) == ["commit", "val_bpb", "memory_gb", "status", "description", "progress"]
     assert len(rows) == len(trials)
     for finding in findings:  # time to insight: proposal → verdict, from the store's own clock
         assert finding.details["verdict_at"] >= finding.details["proposed_at"]
@@ -126,10 +126,10 @@ HOSTILE = [
     {"overrides": {"hydra.run.dir": "/tmp/pwned"}, "rationale": "x", "expected_effect": "x"},
     {"overrides": {"optim.lr": "${oc.env:FAKE_PROVIDER_API_KEY}"}, "rationale": "x", "expected_effect": "x"},
     {"overrides": {"model._target_": "os.system"}, "rationale": "x", "expected_effect": "x"},
-    {"overrides": ["~model.n_layer"], "rationale": "x", "expected_effect": "x"},
+    {"overrides": ["~model.norm"], "rationale": "x", "expected_effect": "x"},
     {"overrides": {"++trainer.budget.value": 1e9}, "rationale": "x", "expected_effect": "x"},
     {"overrides": {"optim.lr": 5.0}, "rationale": "way out of range", "expected_effect": "x"},
-    {"overrides": {"model.n_layer": 3}, "rationale": "fine", "expected_effect": "x", "shell": "rm -rf /"},
+    {"overrides": {"model.norm": "rms"}, "rationale": "fine", "expected_effect": "x", "shell": "rm -rf /"},
 ]
 
 
@@ -183,7 +183,7 @@ def test_validated_multi_key_discovery_is_scored_on_test_and_ablated(tmp_path):
                                    "campaign.seeds=[1,2,3,4]", "campaign.scale_ladder=[2]", "campaign.scale_seeds=2")
     campaign = Campaign(to_experiment_config(compose(overrides)), overrides, interactive=False)
     campaign.run_baseline()
-    planted = Hypothesis(overrides={"optim.lr": 0.01, "model.activation": "gelu"}, agent="test",
+    planted = Hypothesis(overrides={"optim.lr": 0.01, "model.activation": "swiglu"}, agent="test",
                          rationale="planted: a sane learning rate")
     outcome = campaign.test(planted)
     campaign.close(keep_store=True)

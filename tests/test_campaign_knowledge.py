@@ -13,7 +13,8 @@ from autoresearch.store import KnowledgeStore
 def _llm(server, name: str, *extra: str) -> list[str]:
     return [f"campaign.name={name}", "agent=llm", "campaign.max_trials=1", "critic.noise_seeds=1",
             "critic.validation_seeds=2", f"agent.llm.api_base={server.api_base}", "agent.llm.model=openai/test-model",
-            "agent.llm.api_key_env=LOCAL_LLM_KEY", "agent.llm.timeout_s=5", "agent.llm.max_retries=0", *extra]
+            "agent.llm.api_key_env=LOCAL_LLM_KEY", "agent.llm.timeout_s=5", "agent.llm.max_retries=0",
+            "model=nano", *extra]  # a rotary baseline, so that learned positions are a change (a known negative)
 
 
 def test_duplicate_across_campaigns_and_known_negative_are_refused(tmp_path, llm_server, monkeypatch):

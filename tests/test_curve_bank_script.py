@@ -36,7 +36,7 @@ def test_record_then_add_noise_keeps_the_recorded_baseline(curve_bank, tmp_path)
     assert bank.meta["noise_seeds"] == [1337, 1338]
     pinned = bank.meta["baseline_overrides"]
     assert {o.split("=")[0] for o in pinned} == {"optim.lr", "model.activation", "model.pos_encoding",
-                                                  "model.qk_norm", "model.n_layer"}
+                                                  "model.qk_norm", "model.norm"}
 
     curve_bank.main(_cli(bank_path, "--add-noise", "1"))
     grown = CurveBank.load(bank_path)
