@@ -46,8 +46,8 @@ def plot_progress(record: CampaignRecord, path: Path) -> Optional[Path]:
         level = sum(candidate) / len(candidate) if candidate else math.nan
         steps_x.append(after - 0.5)
         steps_y.append(level)
-        ax.annotate(_short(f.overrides), (after - 0.5, level), textcoords="offset points", xytext=(4, -12),
-                    fontsize=8, color=KEPT)
+        ax.annotate(_short(f.overrides), (after - 0.5, level), textcoords="offset points", xytext=(-4, -12),
+                    fontsize=8, color=KEPT, ha="right")  # to the left of the step: the panel's edge is near
     steps_x.append(len(rows) - 0.5)
     steps_y.append(steps_y[-1])
     ax.step(steps_x, steps_y, where="post", color=KEPT, linewidth=1.8, label="incumbent (moves on validation only)")
@@ -106,7 +106,7 @@ def plot_progress(record: CampaignRecord, path: Path) -> Optional[Path]:
         axc.set_ylim(late[0] - 0.05 * (top_c - late[0] + 0.01), top_c + 0.1 * (top_c - late[0] + 0.01))
     axc.set_xlabel("progress (fraction of the trial budget)")
     axc.set_ylabel("val_bpb")
-    axc.set_title("learning curves (grey: baseline seeds, green: candidates)")
+    axc.set_title("learning curves (grey: baseline, green: candidates)", fontsize=10)
     axc.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -116,4 +116,4 @@ def plot_progress(record: CampaignRecord, path: Path) -> Optional[Path]:
 
 def _short(overrides: dict) -> str:
     text = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in sorted(overrides.items()))
-    return text if len(text) <= 48 else text[:47] + "…"
+    return text if len(text) <= 40 else text[:39] + "…"
