@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("dvc") is None or shutil.which("git") is None, reason="needs dvc and git")
 
 
@@ -26,26 +25,8 @@ def _sh(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complete
     return proc
 
 
-def _project_copy(dest: Path) -> None:
-    """The source tree a user would clone: code, conf, pipeline files; no outputs, no caches."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("autoresearch", "conf", "search_spaces"):
-        shutil.copytree(ROOT / name, dest / name, symlinks=True, ignore=ignore)
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml"):
-        shutil.copy2(ROOT / name, dest / name)
-    (dest / "discoveries").mkdir()
-    (dest / "discoveries" / ".gitkeep").touch()
-    (dest / ".gitignore").write_text("/outputs/\n__pycache__/\n")
-
-
-def test_promote_then_dvc_repro_reproduces_val_bpb(tmp_path, tiny_overrides):
-    repo = tmp_path / "clone"
-    repo.mkdir()
-    _project_copy(repo)
-    _sh(["git", "init", "-q"], repo)
-    _sh(["dvc", "init", "-q"], repo)
-    _sh(["git", "add", "-A"], repo)
-    _sh(["git", "commit", "-qm", "project"], repo)
+def test_promote_then_dvc_repro_reproduces_val_bpb(project_clone, tiny_overrides):
+    repo = project_clone  # a fresh git + DVC repository of the source tree (tests/conftest.py)
 
     # A tiny trial through the real entry point, promoted through the CLI: both run the clone's
     # code, the code `dvc repro` will run.
