@@ -55,7 +55,7 @@ def run_agent(agent, space, base, n, value=lambda i, h: 2.5 - 0.01 * i, kept=lam
 
 def test_statuses_match_the_experiment_package():
     from autoresearch.agents import base as agents_base
-    from autoresearch.experiment import result
+    from autoresearch import result
 
     for name in ("COMPLETED", "EARLY_STOPPED", "DIVERGED", "CRASHED", "TIMEOUT", "REFUSED"):
         assert getattr(agents_base, name) == getattr(result, name)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from autoresearch.experiment.result import RunResult
+from autoresearch.result import RunResult
 from autoresearch.search.hypothesis import Hypothesis
 from autoresearch.store import (
     SCHEMA_VERSION,

@@ -1,6 +1,6 @@
 """One experiment end to end: config in, run directory and scored result out."""
 
-from autoresearch.experiment.result import (
+from autoresearch.result import (
     COMPLETED,
     CRASHED,
     DIVERGED,

@@ -18,7 +18,7 @@ import torch
 
 from autoresearch.config import ExperimentConfig, load_config, to_dict
 from autoresearch.experiment.layout import CHECKPOINT_FILE, CONFIG_FILE, CURVE_FILE, METRICS_FILE, STOP_FILE, write_run_spec
-from autoresearch.experiment.result import RunResult
+from autoresearch.result import RunResult
 
 log = logging.getLogger(__name__)
 
