@@ -75,6 +75,9 @@ class AgentContext:
     remaining_trials: int = 0
     neighbours: list[str] = field(default_factory=list)
     literature: list[str] = field(default_factory=list)
+    # Configurations being screened right now on other workers: no result yet, and not worth
+    # proposing again (Ax knows its own pending trials; this tells every agent).
+    running: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

@@ -102,6 +102,9 @@ def describe_standing(ctx: AgentContext) -> str:
     if ctx.incumbent is not None and ctx.incumbent.val_bpb is not None:
         lines.append(f"Incumbent (best kept so far): {_overrides(ctx.incumbent.overrides)} → val_bpb {ctx.incumbent.val_bpb:.4f}.")
     lines.append(f"Trials left in this campaign: {ctx.remaining_trials}.")
+    if ctx.running:
+        lines.append("Running now on other workers (no result yet; do not propose these again):")
+        lines += [f"- {_overrides(o)}" for o in ctx.running]
     return "\n".join(lines)
 
 

@@ -32,7 +32,8 @@ class Gate:
 
     def __init__(self, *, store, state: CampaignState, composer: TrialComposer, knowledge: Knowledge,
                  space: SearchSpace, agent: Callable[[], Any], agent_kind: str, view, seed: int,
-                 remaining: Callable[[], int], retest_known_results: bool):
+                 remaining: Callable[[], int], retest_known_results: bool,
+                 running: Callable[[], list[dict[str, Any]]] = list):
         self.store = store
         self.state = state
         self.composer = composer
@@ -44,6 +45,7 @@ class Gate:
         self.seed = seed  # the screening seed: a hypothesis is composed as it will first run
         self.remaining = remaining
         self.retest_known_results = retest_known_results
+        self.running = running  # overrides of the screening runs in flight (several workers)
         self.consecutive_refusals = 0
 
     @property
@@ -68,7 +70,7 @@ class Gate:
             incumbent=self.state.incumbent_record(), baseline_bpb=(self.state.baseline_values() or [None])[0],
             noise_std=self.state.noise(), remaining_trials=self.remaining(),
             neighbours=self.knowledge.neighbour_lines(self.state.incumbent().overrides),
-            literature=self.knowledge.literature_lines(self.space),
+            literature=self.knowledge.literature_lines(self.space), running=self.running(),
         )
         try:
             return self.agent().propose(ctx)

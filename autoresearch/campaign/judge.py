@@ -11,6 +11,12 @@ Per hypothesis, in order:
    along the search space's dependency graph, and re-tested at larger model sizes
    (``campaign.scale_ladder``).
 
+Each step is a job for the campaign's scheduler (``schedule``): where it needs trials it yields
+``Runs`` — all the seeds of a step at once, so with several workers they train side by side — and
+an incumbent that changed while a candidate's seeds trained (another discovery validated beside
+it) is caught up with before the verdict, so every finding is measured against the incumbent of
+its moment.
+
 A run of ours that crashes, diverges or times out anywhere here — a validation seed, an
 ablation, the test split, a scale check — is a recorded outcome with its reason (the finding is
 ``inconclusive`` when its evidence is incomplete); it never ends the campaign, and a resumed
@@ -19,6 +25,7 @@ campaign reads it from the store instead of running it again.
 
 from __future__ import annotations
 
+import concurrent.futures as futures
 import logging
 import math
 import subprocess
@@ -26,9 +33,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Generator, Optional
 
 from autoresearch.campaign.runner import TrialRequest, TrialRunner
+from autoresearch.campaign.schedule import Job, Runs, Until
 from autoresearch.campaign.state import CampaignState, finite
 from autoresearch.config import ExperimentConfig
 from autoresearch.result import COMPLETED, RunResult
@@ -67,9 +75,14 @@ class Judge:
         self.dir = campaign_dir
         self.seeds = seeds
         self.timeout_s = timeout_s
+        # Test-split scoring runs in this process's thread, beside the trials in flight.
+        self._scoring = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-split")
+
+    def close(self) -> None:
+        self._scoring.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ screening
-    def judge(self, trial_id: int, hyp_id: int, overrides: dict[str, Any], result: RunResult) -> None:
+    def judge(self, trial_id: int, hyp_id: int, overrides: dict[str, Any], result: RunResult) -> Job:
         """The screening decision; a candidate goes straight on to validation."""
         incumbent = self.state.incumbent()
         floor = self.state.noise() or 0.0
@@ -81,28 +94,37 @@ class Judge:
             self.store.set_trial_decision(trial_id, "discard", f"Δ {gain:+.4f} within the noise floor {floor:.4f}")
             return
         self.store.set_trial_decision(trial_id, "candidate", f"Δ {gain:+.4f} > noise floor {floor:.4f}: validating")
-        self.validate(hyp_id, overrides, trial_id)
+        yield from self.validate(hyp_id, overrides, trial_id)
 
-    def resume(self) -> None:
+    def resume_jobs(self) -> list[Job]:
         """After a kill: judge screening runs nobody judged, and finish validations that never reached
         a verdict, before anything new is proposed."""
+        jobs = []
         for trial in self.state.undecided_screenings():
             hyp = self.state.hypothesis(trial.hypothesis_id)
-            self.judge(trial.id, trial.hypothesis_id, hyp.overrides,
-                       RunResult.from_dict({**trial.metrics, "status": trial.status}))
+            jobs.append(self.judge(trial.id, trial.hypothesis_id, hyp.overrides,
+                                   RunResult.from_dict({**trial.metrics, "status": trial.status})))
         for trial in self.state.unassessed_candidates():
-            self.validate(trial.hypothesis_id, trial.overrides, trial.id)
+            jobs.append(self.validate(trial.hypothesis_id, trial.overrides, trial.id))
+        return jobs
 
     # ------------------------------------------------------------------ validation
-    def validate(self, hyp_id: int, overrides: dict[str, Any], screen_trial_id: int) -> None:
+    def validate(self, hyp_id: int, overrides: dict[str, Any], screen_trial_id: int) -> Job:
         from autoresearch.critic import assess
 
         k = max(self.critic.validation_seeds, 2)
         seeds = self.seeds[1 : 1 + k]  # fresh seeds: the screening seed never enters the test
         incumbent = self.state.incumbent()
-        ref_kind = "baseline" if incumbent.hypothesis_id is None else "validation"
-        reference = self._seed_runs(incumbent.overrides, incumbent.hypothesis_id, seeds, ref_kind)
-        candidate = self._seed_runs(overrides, hyp_id, seeds, "validation")
+        reference, candidate = yield from self._seed_runs(
+            [(incumbent.overrides, incumbent.hypothesis_id, _reference_kind(incumbent.hypothesis_id), None),
+             (overrides, hyp_id, "validation", None)], seeds)
+        while (now := self.state.incumbent()).hypothesis_id != incumbent.hypothesis_id:
+            # A discovery was validated while these seeds trained: the candidate must beat it instead
+            # (its runs on these seeds exist already, from its own validation).
+            log.info("h%d: the incumbent is now h%s; comparing with it", hyp_id, now.hypothesis_id)
+            incumbent = now
+            [reference] = yield from self._seed_runs(
+                [(now.overrides, now.hypothesis_id, _reference_kind(now.hypothesis_id), None)], seeds)
         failures = _failures(candidate, reference, "validation")
         paired = [s for s in seeds if not candidate[s].failed and not reference[s].failed]
         cand_values = [candidate[s].value for s in paired]
@@ -135,12 +157,12 @@ class Judge:
                                       summary + (f" — {details['reason']}" if failures else ""))
         if finding.status != "validated":
             return
-        self.score_test_split(finding_id, hyp_id)
+        yield from self.score_test_split(finding_id, hyp_id)
         if self.critic.ablations and len(overrides) > 1:
-            self.ablate(finding_id, hyp_id, overrides, seeds, cand_values)
+            yield from self.ablate(finding_id, hyp_id, overrides, seeds, cand_values)
         if self.ccfg.scale_ladder:
-            self.check_scale(finding_id, hyp_id, overrides, incumbent_overrides=incumbent.overrides,
-                             against=incumbent.hypothesis_id, effect=finding.effect)
+            yield from self.check_scale(finding_id, hyp_id, overrides, incumbent_overrides=incumbent.overrides,
+                                        against=incumbent.hypothesis_id, effect=finding.effect)
 
     def apply_fdr(self) -> None:
         """Benjamini–Hochberg across every hypothesis that reached multi-seed testing.
@@ -170,15 +192,17 @@ class Judge:
                 self.store.update_finding(finding.id, q_value=q, status=status)
 
     # ------------------------------------------------------------------ after a verdict
-    def score_test_split(self, finding_id: int, hyp_id: int) -> None:
+    def score_test_split(self, finding_id: int, hyp_id: int) -> Job:
         """A validated discovery is scored once on the hidden test split; nothing selects on it."""
         if not self.critic.evaluate_test_split:
             return
         runs = [t for t in self.store.trials(self.state.campaign_id)
                 if t.hypothesis_id == hyp_id and t.status == COMPLETED and t.kind in ("hypothesis", "validation")]
+        scored = [self._scoring.submit(_evaluate_test, Path(trial.run_dir), self.timeout_s) for trial in runs]
+        yield Until(lambda: all(f.done() for f in scored), exclusive=True)
         values, errors = [], []
-        for trial in runs:
-            error = _evaluate_test(Path(trial.run_dir), self.timeout_s)
+        for trial, future in zip(runs, scored):
+            error = future.result()
             if error is None:
                 values.append(RunResult.load(Path(trial.run_dir) / "metrics.json").test_bpb)
             else:
@@ -192,7 +216,7 @@ class Judge:
             self.store.update_finding(finding_id, **fields)
 
     def ablate(self, finding_id: int, hyp_id: int, overrides: dict[str, Any], seeds: list[int],
-               full_values: list[float]) -> None:
+               full_values: list[float]) -> Job:
         """Leave-one-out ablations along the dependency graph: what each key of a discovery is worth."""
         from autoresearch.critic import AblationGraph
 
@@ -200,8 +224,9 @@ class Judge:
         effects: dict[tuple[str, ...], float] = {}
         failures: list[dict[str, Any]] = []
         mean_full = _mean(full_values)
-        for ablation in graph.leave_one_out(overrides):
-            runs = self._seed_runs(ablation.overrides, hyp_id, seeds, "ablation")
+        ablations = list(graph.leave_one_out(overrides))
+        every_run = yield from self._seed_runs([(a.overrides, hyp_id, "ablation", None) for a in ablations], seeds)
+        for ablation, runs in zip(ablations, every_run):
             failed = [r for r in runs.values() if r.failed]
             failures += [{"removed": list(ablation.removed), "seed": r.seed, "trial": r.trial_id, "status": r.status,
                           "reason": f"ablation without {', '.join(ablation.removed)} on seed {r.seed} {r.status}"}
@@ -218,7 +243,7 @@ class Judge:
         self.store.update_finding(finding_id, details=details)
 
     def check_scale(self, finding_id: int, hyp_id: int, overrides: dict[str, Any], *,
-                    incumbent_overrides: dict[str, Any], against: Optional[int], effect: float) -> None:
+                    incumbent_overrides: dict[str, Any], against: Optional[int], effect: float) -> Job:
         """Re-test a discovery at larger models (the "scale gap"): for each factor of
         ``campaign.scale_ladder``, K seeds of the discovery paired with K of the incumbent at the
         same size; the effect, its CI, and whether it holds, shrinks or flips go into the details."""
@@ -227,11 +252,14 @@ class Judge:
         base = self.runner.composer.base_flat
         seeds = self.seeds[1 : 1 + max(self.ccfg.scale_seeds, 2)]
         rungs = []
-        for factor in self.ccfg.scale_ladder:
-            cand_patch = scaled_model({**base, **overrides}, factor)
-            ref_patch = scaled_model({**base, **incumbent_overrides}, factor)
-            candidate = self._seed_runs(overrides, hyp_id, seeds, "scale", cand_patch)
-            reference = self._seed_runs(incumbent_overrides, against, seeds, "scale", ref_patch)
+        patches = [(scaled_model({**base, **overrides}, f), scaled_model({**base, **incumbent_overrides}, f))
+                   for f in self.ccfg.scale_ladder]
+        every_run = yield from self._seed_runs(
+            [run for cand_patch, ref_patch in patches for run in ((overrides, hyp_id, "scale", cand_patch),
+                                                                   (incumbent_overrides, against, "scale", ref_patch))],
+            seeds)
+        for i, (factor, (cand_patch, _)) in enumerate(zip(self.ccfg.scale_ladder, patches)):
+            candidate, reference = every_run[2 * i], every_run[2 * i + 1]
             failures = _failures(candidate, reference, f"scale ×{factor}")
             paired = [s for s in seeds if not candidate[s].failed and not reference[s].failed]
             rung: dict[str, Any] = {"factor": factor, "model": cand_patch, "seeds": seeds,
@@ -249,26 +277,35 @@ class Judge:
             self.store.update_finding(finding_id, details={**self._details(finding_id), "scale": rungs})
 
     # ------------------------------------------------------------------ helpers
-    def _seed_runs(self, overrides: dict[str, Any], hyp_id: Optional[int], seeds: list[int], kind: str,
-                   patch: Optional[dict[str, Any]] = None) -> dict[int, SeedRun]:
-        """``overrides`` on each of ``seeds``: finished runs are read from the store (whatever their
-        outcome, so a resumed campaign never repeats a crash), the rest are run now."""
-        patch = patch or {}
-        fingerprint = self.runner.composer.fingerprint({**overrides, **patch})
-        have = self.state.finished_runs(fingerprint)
-        out: dict[int, SeedRun] = {}
-        for seed in seeds:
-            trial = have.get(seed)
-            if trial is not None:
-                value = trial.metrics.get("val_bpb") if trial.status == COMPLETED else None
-                out[seed] = SeedRun(seed, trial.id, trial.status, float(value) if finite(value) else None)
-                continue
-            outcome = self.runner.run(TrialRequest(overrides=overrides, seed=seed, kind=kind, hypothesis_id=hyp_id,
-                                                   config_patch=patch))
+    def _seed_runs(self, configs: list[tuple[dict[str, Any], Optional[int], str, Optional[dict[str, Any]]]],
+                   seeds: list[int]) -> Generator[Runs, Any, list[dict[int, SeedRun]]]:
+        """Each configuration ``(overrides, hypothesis, kind, model patch)`` on each of ``seeds``.
+
+        Finished runs are read from the store (whatever their outcome, so a resumed campaign never
+        repeats a crash); the rest are asked for together, to train side by side where there are
+        workers for them.
+        """
+        out: list[dict[int, SeedRun]] = []
+        missing: list[tuple[int, TrialRequest]] = []
+        for overrides, hyp_id, kind, patch in configs:
+            patch = patch or {}
+            have = self.state.finished_runs(self.runner.composer.fingerprint({**overrides, **patch}))
+            runs: dict[int, SeedRun] = {}
+            for seed in seeds:
+                trial = have.get(seed)
+                if trial is not None:
+                    value = trial.metrics.get("val_bpb") if trial.status == COMPLETED else None
+                    runs[seed] = SeedRun(seed, trial.id, trial.status, float(value) if finite(value) else None)
+                else:
+                    missing.append((len(out), TrialRequest(overrides=overrides, seed=seed, kind=kind,
+                                                           hypothesis_id=hyp_id, config_patch=patch)))
+            out.append(runs)
+        outcomes = (yield Runs(tuple(request for _, request in missing))) if missing else []
+        for (index, request), outcome in zip(missing, outcomes):
             result = outcome.result
             value = result.val_bpb if result.status == COMPLETED and finite(result.val_bpb) else None
-            out[seed] = SeedRun(seed, outcome.trial_id, result.status, value)
-        return out
+            out[index][request.seed] = SeedRun(request.seed, outcome.trial_id, result.status, value)
+        return [{seed: runs[seed] for seed in seeds} for runs in out]
 
     def _time_to_verdict(self, hyp_id: int) -> dict[str, float]:
         """Wall time from the hypothesis being proposed (stored) to its verdict (now)."""
@@ -311,6 +348,10 @@ def scale_verdict(effect: float, scaled_effect: float, ci_low: float, ci_high: f
     if low > 0 and sign * scaled_effect >= 0.5 * abs(effect):
         return "holds"
     return "shrinks"
+
+
+def _reference_kind(hypothesis_id: Optional[int]) -> str:
+    return "baseline" if hypothesis_id is None else "validation"
 
 
 def _failures(candidate: dict[int, SeedRun], reference: dict[int, SeedRun], what: str) -> list[dict[str, Any]]:

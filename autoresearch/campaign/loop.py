@@ -5,7 +5,10 @@ hypotheses → finish), over rooms with one job each:
 
 - ``state.CampaignState``: the campaign as the store holds it (baseline, noise, incumbent, history);
 - ``gate.Gate``: propose and gate hypotheses, record refusals;
-- ``runner.TrialRunner``: start, watch (early stopping), and record trials;
+- ``runner.TrialRunner``: start trials on the executor, watch them (early stopping), record them;
+- ``schedule.Scheduler``: the work as jobs (baseline, each hypothesis and its judgement), their
+  trials kept running on every worker slot (``executor.workers``, locally or on Ray);
+- ``proposals.HypothesisSource``: owed hypotheses, then the agent's, one prepared ahead;
 - ``judge.Judge``: screening decision, validation, FDR, test split, ablation, scale checks;
 - ``compose.TrialComposer`` and ``knowledge.Knowledge``: Hydra composition and memory/literature.
 
@@ -31,9 +34,10 @@ from autoresearch.campaign.compose import TrialComposer
 from autoresearch.campaign.gate import Gate
 from autoresearch.campaign.judge import Judge
 from autoresearch.campaign.knowledge import Knowledge
+from autoresearch.campaign.proposals import HypothesisSource
 from autoresearch.campaign.runner import TrialOutcome, TrialRequest, TrialRunner
+from autoresearch.campaign.schedule import Job, Runs, Scheduler, Until
 from autoresearch.campaign.state import CampaignState, finite
-from autoresearch.executor import TrialLauncher
 from autoresearch.campaign.view import CampaignView
 from autoresearch.config import ConfigError, ConfigProblem, ExperimentConfig, to_dict
 from autoresearch.result import COMPLETED
@@ -74,13 +78,12 @@ class Campaign:
         self.cfg, self.ccfg = cfg, cfg.campaign
         self.space = _load_space(self.ccfg.search_space, self.ccfg.name)
         _check_agent(cfg)
-        _check_executor(cfg)
         cli_overrides = [o for o in cli_overrides if not o.split("=", 1)[0].lstrip("+~").startswith("campaign.fresh")]
         self.dir = Path(self.ccfg.root) / self.ccfg.name
         lock = self.dir / "requirements.lock"  # taken once below; every trial's bundle reuses it
-        # The first trial's process starts importing now, in parallel with the set-up below.
-        self.launcher = TrialLauncher(env={LOCK_FILE_ENV: str(lock.resolve())})
-        self.launcher.prewarm()
+        # Local workers' first trial processes start importing now, in parallel with the set-up below.
+        self.executor = _make_executor(cfg, env={LOCK_FILE_ENV: str(lock.resolve())})
+        self.executor.prewarm()
         self.store = KnowledgeStore(Path(cfg.knowledge.db))
         if self.ccfg.fresh:
             self._archive_previous()
@@ -97,8 +100,7 @@ class Campaign:
         self.started = time.monotonic()
         self.knowledge = Knowledge.create(cfg, self.store)
         self.state.resume_interrupted()
-        self._owed = self.state.owed_hypotheses()
-        self._pending: Optional[futures.Future] = None  # the next gated hypothesis, being prepared
+        self._baseline_done = False
         self.view = CampaignView(self.ccfg.name, self.ccfg.max_trials, interactive=interactive)
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose")
         # The proposal thread's start-up (torch, Ax, the embedding model: seconds of CPU) waits
@@ -107,14 +109,19 @@ class Campaign:
         self._pool.submit(self._first_trial_training.wait, 60)
         self._torch_threads = self._pool.submit(_one_torch_thread)
         timeout = self._trial_timeout()
-        self.runner = TrialRunner(store=self.store, state=self.state, composer=self.composer, launcher=self.launcher,
+        self.runner = TrialRunner(store=self.store, state=self.state, composer=self.composer, executor=self.executor,
                                   campaign_dir=self.dir, campaign_name=self.ccfg.name, view=self.view,
                                   stopper=lambda: self.stopper, timeout_s=timeout, before_start=self._lock_taken.join,
                                   on_training=self._first_trial_training.set)
+        self.scheduler = Scheduler(self.runner)
         self.gate = Gate(store=self.store, state=self.state, composer=self.composer, knowledge=self.knowledge,
                          space=self.space, agent=lambda: self.agent, agent_kind=cfg.agent.kind, view=self.view,
                          seed=self.seeds[0], remaining=lambda: max(self.ccfg.max_trials - self.state.hypotheses_run(), 0),
-                         retest_known_results=self.ccfg.retest_known_results)
+                         retest_known_results=self.ccfg.retest_known_results,
+                         running=lambda: [r.overrides for r in self.scheduler.running() if r.kind == "hypothesis"])
+        self.source = HypothesisSource(gate=self.gate, state=self.state, scheduler=self.scheduler, pool=self._pool,
+                                       max_trials=self.ccfg.max_trials, out_of_time=self._out_of_time,
+                                       make_job=self._hypothesis_job)
         self.judge = Judge(cfg=cfg, store=self.store, state=self.state, runner=self.runner, space=self.space,
                            campaign_dir=self.dir, seeds=self.seeds, timeout_s=timeout)
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
@@ -142,17 +149,18 @@ class Campaign:
 
     # ------------------------------------------------------------------ run
     def run(self) -> CampaignSummary:
-        """Baseline, then resume owed judgements, then search until a limit; then ``finish()``."""
-        log.info("campaign %s in %s (search space %s, agent %s)", self.ccfg.name, self.dir, self.space.name,
-                 self.cfg.agent.kind)
-        self.launcher.prewarm()
+        """Baseline, owed judgements and new hypotheses, on every worker, until a limit; then ``finish()``."""
+        log.info("campaign %s in %s (search space %s, agent %s, %d %s worker(s))", self.ccfg.name, self.dir,
+                 self.space.name, self.cfg.agent.kind, self.cfg.executor.workers, self.cfg.executor.kind)
+        self.executor.prewarm()
         try:
             with self.view:
-                self.run_baseline()
-                self.judge.resume()
-                self._search()
-            if self._pending is not None:
-                self._pending.cancel()  # a proposal nobody will run (the wall clock ran out)
+                self.scheduler.add(self._baseline_job(), "baseline")
+                for job in self.judge.resume_jobs():
+                    self.scheduler.add(self._after_baseline(job), "resumed judgement")
+                while self.scheduler.step(self.source):
+                    pass
+            self.source.cancel()
             self._first_trial_training.set()
             self._pool.shutdown(wait=True)  # the last outcomes reach the agent and the memory
         finally:
@@ -161,69 +169,48 @@ class Campaign:
 
     def run_baseline(self) -> None:
         """The baseline, repeated over seeds: the first incumbent and the noise floor."""
-        n = max(1, self.cfg.critic.noise_seeds)
-        done = self.state.baseline_seeds_done()
-        todo = [seed for seed in self.seeds[:n] if seed not in done]
-        for i, seed in enumerate(todo):
-            if self._out_of_time():
-                return
-            if i == len(todo) - 1 and self._pending is None and i > 0:
-                # the incumbent is known: the first hypothesis is proposed while the last repeat trains
-                self._pending = self._pool.submit(self._next_hypothesis)
-            outcome = self.runner.run(TrialRequest(overrides={}, seed=seed, kind="baseline"))
-            if seed == self.seeds[0]:
-                self.store.set_trial_decision(outcome.trial_id, "keep", "the baseline: first incumbent")
-        log.info("baseline val_bpb %s; noise floor σ=%s", [round(v, 4) for v in self.state.baseline_values()],
-                 self.state.noise())
+        self.scheduler.add(self._baseline_job(), "baseline")
+        self.scheduler.drain()
 
     def test(self, hypothesis: Hypothesis) -> Optional[TrialOutcome]:
         """Gate ``hypothesis``, screen it on the first seed and judge it (validation and what follows).
         None if the gate refused it (the refusal is recorded)."""
         gated = self.gate.admit(Proposal(hypothesis=hypothesis, refusals=[]))
-        return self._screen(*gated) if gated is not None else None
+        if gated is None:
+            return None
+        screened: list[TrialOutcome] = []
+        self.scheduler.add(self._hypothesis_job(*gated, screened=screened), f"h{gated[0]}")
+        self.scheduler.drain()
+        return screened[0]
 
-    def _search(self) -> None:
-        self._first_trial_training.set()  # a resumed campaign may start here, with no baseline to run
-        while True:
-            if self.state.hypotheses_run() >= self.ccfg.max_trials:
-                log.info("reached campaign.max_trials=%d", self.ccfg.max_trials)
-                break
-            if self._out_of_time():
-                break
-            gated = self._next_owed()
-            if gated is None:
-                pending, self._pending = self._pending or self._pool.submit(self._next_hypothesis), None
-                gated = pending.result()
-                if gated is None:
-                    if self.gate.exhausted:
-                        log.warning("%d proposals in a row were refused; ending the search",
-                                    self.gate.consecutive_refusals)
-                    break
-            # The next hypothesis is proposed and gated while this one trains: Ax's fit, the LLM's
-            # latency and the gate (Hydra compose, embeddings) hide behind training time.
-            if self.state.hypotheses_run() + 1 < self.ccfg.max_trials:
-                self._pending = self._pool.submit(self._next_hypothesis)
-            self._screen(*gated)
+    def _baseline_job(self) -> Job:
+        n = max(1, self.cfg.critic.noise_seeds)
+        done = self.state.baseline_seeds_done()
+        todo = [seed for seed in self.seeds[:n] if seed not in done]
+        if todo:
+            outcomes = yield Runs(tuple(TrialRequest(overrides={}, seed=seed, kind="baseline") for seed in todo))
+            for outcome in outcomes:
+                if outcome.request.seed == self.seeds[0]:
+                    self.store.set_trial_decision(outcome.trial_id, "keep", "the baseline: first incumbent")
+        self._baseline_done = True
+        log.info("baseline val_bpb %s; noise floor σ=%s", [round(v, 4) for v in self.state.baseline_values()],
+                 self.state.noise())
 
-    def _screen(self, hyp_id: int, hyp: Hypothesis) -> TrialOutcome:
-        outcome = self.runner.run(TrialRequest(overrides=hyp.overrides, seed=self.seeds[0], kind="hypothesis",
-                                               hypothesis_id=hyp_id, allow_stop=True))
+    def _hypothesis_job(self, hyp_id: int, hyp: Hypothesis, screened: Optional[list] = None) -> Job:
+        """Screen ``hyp`` on the first seed (the critic may stop it early), then judge it."""
+        [outcome] = yield Runs((TrialRequest(overrides=hyp.overrides, seed=self.seeds[0], kind="hypothesis",
+                                             hypothesis_id=hyp_id, allow_stop=True),))
+        if screened is not None:
+            screened.append(outcome)
         # The agent learns the outcome and the memory embeds it on the proposal thread, after the
         # proposal in flight: off the critical path, while the next trial trains.
         self._pool.submit(self._learn, self.store.trial(outcome.trial_id))
-        self.judge.judge(outcome.trial_id, hyp_id, hyp.overrides, outcome.result)
-        return outcome
+        yield from self._after_baseline(self.judge.judge(outcome.trial_id, hyp_id, hyp.overrides, outcome.result))
 
-    def _next_hypothesis(self) -> Optional[tuple[int, Hypothesis]]:
-        return self.gate.next_hypothesis(self._out_of_time)
-
-    def _next_owed(self) -> Optional[tuple[int, Hypothesis]]:
-        """The next hypothesis a killed campaign owed: gated but never run, or its trial interrupted."""
-        while self._owed:
-            hyp_id = self._owed.pop(0)
-            if not self.state.has_run(hyp_id):
-                return hyp_id, self.state.hypothesis(hyp_id)
-        return None
+    def _after_baseline(self, job: Job) -> Job:
+        """``job`` once the baseline has its noise floor: a screening is judged against it."""
+        yield Until(lambda: self._baseline_done)
+        yield from job
 
     def _learn(self, trial) -> None:
         self.agent.observe(self.state.record_of(trial))
@@ -253,9 +240,10 @@ class Campaign:
         return summary
 
     def close(self, *, keep_store: bool = False) -> None:
-        """Stop the standby process and the proposal thread (and close the store unless asked not to)."""
+        """Stop the trials still running, the workers and the proposal thread (and the store unless asked not to)."""
         self._first_trial_training.set()
-        self.launcher.close()
+        self.executor.close()
+        self.judge.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._torch_threads.done() and not self._torch_threads.cancelled():
             import torch
@@ -317,13 +305,19 @@ def _check_agent(cfg: ExperimentConfig) -> None:
         raise ConfigError([dataclasses.replace(p, file=p.file or where) for p in err.problems]) from None
 
 
-def _check_executor(cfg: ExperimentConfig) -> None:
-    """The loop runs one local trial at a time: executor settings it cannot honour yet are refused."""
-    ex = cfg.executor
-    if ex.kind != "local" or ex.workers != 1:
-        raise ConfigError([ConfigProblem("executor", f"a campaign runs one trial at a time on this machine for now "
-                                         f"(got kind={ex.kind}, workers={ex.workers}); the parallel loop is not built yet",
-                                         f"conf/executor/{ex.kind}.yaml (or the command line)")])
+def _make_executor(cfg: ExperimentConfig, env: dict[str, str]):
+    """The executor ``cfg.executor`` asks for, or one ConfigError naming the key (Ray not installed,
+    more GPUs per worker than the machine has, a cluster that cannot be reached)."""
+    from autoresearch.executor import make_executor
+
+    where = f"conf/executor/{cfg.executor.kind}.yaml (or the command line)"
+    try:
+        return make_executor(cfg.executor, env=env)
+    except ImportError as err:
+        raise ConfigError([ConfigProblem("executor.kind", str(err), where)]) from None
+    except (ValueError, ConnectionError) as err:
+        key = "executor.address" if isinstance(err, ConnectionError) else "executor.workers"
+        raise ConfigError([ConfigProblem(key, str(err), where)]) from None
 
 
 def _one_torch_thread() -> int:

@@ -1,11 +1,12 @@
-"""The trial runner: takes trial requests, starts each in its own process, watches, records, yields.
+"""The trial runner: takes trial requests, starts each on the executor, watches, records.
 
 One job: turn a ``TrialRequest`` (a configuration, a seed, a kind) into a recorded ``TrialOutcome``.
-It composes the trial's config, writes its spec, starts the process (``TrialLauncher``), streams
-its curve into the store, asks the early stopper about every running trial each time that trial
-reports a new point, enforces its timeout, and records how it ended. ``run_all`` keeps up to
-``workers`` trials in flight and yields outcomes as they finish, so several trials at once fit
-without another rewrite; the campaign uses one today.
+It composes the trial's config, writes its spec, starts it on the campaign's executor (a local
+worker slot or a Ray actor), streams its curve into the store, asks the early stopper about every
+running trial each time that trial reports a new point, enforces its timeout, and records how it
+ended. Up to ``executor.capacity`` trials are in flight at once; ``watch`` returns whichever ends
+first. A trial whose worker or node died under it (an infrastructure failure, never the trial's
+own crash) is recorded as ``interrupted`` with the reason, and its outcome says to run it again.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 from autoresearch.campaign.compose import TrialComposer
 from autoresearch.campaign.state import CampaignState
-from autoresearch.executor import RunningTrial, TrialLauncher
 from autoresearch.config import to_dict
+from autoresearch.executor import Executor, TrialHandle
 from autoresearch.experiment import write_run_spec
-from autoresearch.result import EARLY_STOPPED, RunResult
+from autoresearch.result import EARLY_STOPPED, INTERRUPTED, RunResult
 from autoresearch.search import Hypothesis
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class TrialRequest:
     hypothesis_id: Optional[int] = None
     allow_stop: bool = False  # may the critic stop it early (screening runs only)
     config_patch: dict[str, Any] = field(default_factory=dict)  # extra overrides outside the hypothesis
+    attempt: int = 0  # 1 for the one re-run of a trial whose worker or node died under it
 
     @property
     def override_strings(self) -> list[str]:
@@ -53,12 +55,15 @@ class TrialOutcome:
     trial_id: int
     request: TrialRequest
     result: RunResult
+    retry: bool = False  # its worker or node died: recorded as interrupted, to be run once more
 
 
 @dataclass
-class _InFlight:
+class InFlight:
+    """A trial the runner started and has not yet recorded."""
+
     request: TrialRequest
-    running: RunningTrial
+    running: TrialHandle
     label: str
     partial: list[tuple[float, float]] = field(default_factory=list)
 
@@ -68,15 +73,15 @@ def describe(overrides: dict[str, Any]) -> str:
 
 
 class TrialRunner:
-    """Starts, watches and records trials for one campaign."""
+    """Starts, watches and records trials for one campaign, on its executor."""
 
-    def __init__(self, *, store, state: CampaignState, composer: TrialComposer, launcher: TrialLauncher,
+    def __init__(self, *, store, state: CampaignState, composer: TrialComposer, executor: Executor,
                  campaign_dir: Path, campaign_name: str, view, stopper: Callable[[], Any], timeout_s: float,
                  before_start: Callable[[], None] = lambda: None, on_training: Callable[[], None] = lambda: None):
         self.store = store
         self.state = state
         self.composer = composer
-        self.launcher = launcher
+        self.executor = executor
         self.dir = campaign_dir
         self.name = campaign_name
         self.view = view
@@ -85,27 +90,26 @@ class TrialRunner:
         self.before_start = before_start  # e.g. wait for the campaign's requirements.lock
         self.on_training = on_training  # a trial's timed training is under way
 
-    def run(self, request: TrialRequest) -> TrialOutcome:
-        return next(self.run_all([request]))
+    @property
+    def capacity(self) -> int:
+        return self.executor.capacity
 
-    def run_all(self, requests: Iterable[TrialRequest], *, workers: int = 1) -> Iterator[TrialOutcome]:
-        """Run ``requests``, at most ``workers`` at once, yielding each outcome once it is recorded."""
-        queue = iter(requests)
-        flying: list[_InFlight] = []
+    def key(self, request: TrialRequest) -> tuple[str, int]:
+        """What makes two requests the same run: the resolved configuration and the seed."""
+        return self.composer.fingerprint(request.label_overrides), request.seed
+
+    def run(self, request: TrialRequest) -> TrialOutcome:
+        """One trial, start to end, with nothing else in flight (a re-run after an infrastructure
+        failure included)."""
         while True:
-            while len(flying) < workers:
-                request = next(queue, None)
-                if request is None:
-                    break
-                flying.append(self._start(request))
-            if not flying:
-                return
-            done = self._watch(flying)
-            flying.remove(done)
-            yield self._record(done)
+            flying = [self.start(request)]
+            outcome = self.record(self.watch(flying))
+            if not outcome.retry:
+                return outcome
+            request = dataclasses.replace(request, attempt=request.attempt + 1)
 
     # ------------------------------------------------------------------ the three steps
-    def _start(self, request: TrialRequest) -> _InFlight:
+    def start(self, request: TrialRequest) -> InFlight:
         strings = request.override_strings
         cfg = self.composer.compose(strings, seed=request.seed)
         trial_id = self.store.add_trial(self.state.campaign_id, request.hypothesis_id, kind=request.kind,
@@ -116,34 +120,37 @@ class TrialRunner:
         cfg = dataclasses.replace(cfg, name=f"{self.name}/t{trial_id:04d}")
         write_run_spec(cfg, run_dir, [*self.composer.cli_overrides, *strings, f"seed={request.seed}"])
         self.before_start()
-        running = self.launcher.start(trial_id, run_dir, self.timeout_s)
+        running = self.executor.start(trial_id, run_dir, self.timeout_s)
         label = (f"t{trial_id:04d} {request.kind}" + (f" h{request.hypothesis_id}" if request.hypothesis_id else "")
                  + f" seed {request.seed}")
         self.view.start_trial(label, describe(request.label_overrides))
-        return _InFlight(request, running, label)
+        return InFlight(request, running, label)
 
-    def _watch(self, flying: list[_InFlight]) -> _InFlight:
-        """Poll every trial in flight until one ends; the stopper is asked about each new point."""
+    def watch(self, flying: list[InFlight], wake: Callable[[], bool] = lambda: False) -> Optional[InFlight]:
+        """Poll every trial in flight until one ends (returned) or ``wake()`` is true (None); the
+        stopper is asked about each new point of every trial that may be stopped."""
         while True:
             for trial in flying:
                 if trial.running.wait(POLL_SECONDS / len(flying)):
                     self._drain(trial)
-                    self.launcher.prewarm()  # a trial that ended before its timed training began
+                    self.executor.prewarm()  # a trial that ended before its timed training began
                     self.on_training()
                     return trial
                 self._drain(trial)
                 trial.running.check_timeout()
+            if wake():
+                return None
 
-    def _drain(self, trial: _InFlight) -> None:
+    def _drain(self, trial: InFlight) -> None:
         running = trial.running
         rows = running.poll()
         if not rows:
             return
         if any(r.get("seconds", 0) > 0 for r in rows):
-            self.launcher.prewarm()  # timed training is under way: the next process may import now
+            self.executor.prewarm()  # timed training is under way: the next process may import now
             self.on_training()
         self.store.add_curve_points(running.trial_id, rows)
-        self.view.progress(rows[-1])
+        self.view.progress(trial.label, rows[-1])
         new_points = [(r["progress"], r["val_bpb"]) for r in rows if "val_bpb" in r]
         trial.partial.extend(new_points)
         if new_points and trial.request.allow_stop and running.stop_reason is None and not running.done:
@@ -154,12 +161,19 @@ class TrialRunner:
                          decision.reason)
                 running.request_stop(decision.reason)
 
-    def _record(self, trial: _InFlight) -> TrialOutcome:
+    def record(self, trial: InFlight) -> TrialOutcome:
         running = trial.running
         result = running.finish()
         if result.status == EARLY_STOPPED and running.stop_reason:
             result.error = result.error or running.stop_reason
-        self.store.finish_trial(running.trial_id, result.status, result.to_dict(), result.error)
+        retry = running.infrastructure_failure and trial.request.attempt == 0
+        if retry:  # not the trial's fault: it runs once more, elsewhere; this row keeps the reason
+            self.store.finish_trial(running.trial_id, INTERRUPTED, result.to_dict(),
+                                    f"{result.error}; run again as a new trial")
+        else:
+            self.store.finish_trial(running.trial_id, result.status, result.to_dict(), result.error)
         self.view.end_trial(trial.label, result)
-        log.info("%s → %s val_bpb %.4f (%.0f s)", trial.label, result.status, result.val_bpb, result.training_seconds)
-        return TrialOutcome(running.trial_id, trial.request, result)
+        log.log(logging.WARNING if retry else logging.INFO, "%s → %s val_bpb %.4f (%.0f s)%s", trial.label,
+                INTERRUPTED if retry else result.status, result.val_bpb, result.training_seconds,
+                " — its worker died; running it again" if retry else "")
+        return TrialOutcome(running.trial_id, trial.request, result, retry=retry)

@@ -1,4 +1,4 @@
-"""A live terminal view of a campaign (rich): the trial in flight and the leaderboard.
+"""A live terminal view of a campaign (rich): the trials in flight and the leaderboard.
 
 On a terminal it redraws in place; elsewhere (CI, a log file, nohup) it stays silent and the
 campaign's log lines tell the same story.
@@ -20,9 +20,8 @@ class CampaignView:
         self.name = name
         self.max_trials = max_trials
         self.interactive = sys.stdout.isatty() if interactive is None else interactive
-        self.current: Optional[str] = None
-        self.current_overrides = ""
-        self.last_row: dict[str, Any] = {}
+        # label → (overrides, last curve row) of each trial in flight (one per worker)
+        self.running: dict[str, tuple[str, dict[str, Any]]] = {}
         self.finished: list[tuple[str, str, float, str]] = []
         self.refusals = 0
         self._live: Optional[Live] = None
@@ -40,16 +39,17 @@ class CampaignView:
             self._live = None
 
     def start_trial(self, label: str, overrides: str) -> None:
-        self.current, self.current_overrides, self.last_row = label, overrides, {}
+        self.running[label] = (overrides, {})
         self._refresh()
 
-    def progress(self, row: dict[str, Any]) -> None:
-        self.last_row = {**self.last_row, **row}
+    def progress(self, label: str, row: dict[str, Any]) -> None:
+        overrides, last = self.running.get(label, ("", {}))
+        self.running[label] = (overrides, {**last, **row})
         self._refresh()
 
     def end_trial(self, label: str, result) -> None:
-        self.finished.append((label, self.current_overrides, result.val_bpb, result.status))
-        self.current = None
+        overrides, _ = self.running.pop(label, ("", {}))
+        self.finished.append((label, overrides, result.val_bpb, result.status))
         self._refresh()
 
     def refused(self, reason: str) -> None:
@@ -64,10 +64,9 @@ class CampaignView:
         head = Text(f"campaign {self.name}: {len(self.finished)} trials finished, {self.refusals} proposals refused",
                     style="bold")
         parts: list[Any] = [head]
-        if self.current:
-            row = self.last_row
+        for label, (overrides, row) in self.running.items():
             parts.append(Text(
-                f"▶ {self.current}  {self.current_overrides}  progress {100 * row.get('progress', 0):.0f}%  "
+                f"▶ {label}  {overrides}  progress {100 * row.get('progress', 0):.0f}%  "
                 f"loss {row.get('train_loss', float('nan')):.3f}  val_bpb {row.get('val_bpb', float('nan')):.4f}"))
         table = Table(title="leaderboard", show_lines=False)
         for col in ("trial", "change", "val_bpb", "status"):
