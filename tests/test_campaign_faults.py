@@ -139,10 +139,3 @@ def test_the_command_line_prints_one_message_for_a_misspelt_search_space(tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "error: conf/campaign/quickstart.yaml" in done.stderr
-
-
-def test_executor_settings_the_loop_cannot_honour_stop_the_campaign_before_any_trial(tmp_path):
-    with pytest.raises(ConfigError) as err:
-        _campaign(tmp_path, "agent=random", "executor.workers=2")
-    assert "executor" in str(err.value) and "workers=2" in str(err.value)
-    assert not (tmp_path / "campaigns").exists() and not (tmp_path / "knowledge.sqlite").exists()

@@ -1,0 +1,104 @@
+"""A campaign with two local workers, on tiny real trials: trials train side by side, every one is
+recorded and judged, agents are told what is running, and a `kill -9` with two trials in flight
+loses no finished trial and runs none twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_campaign import campaign_overrides, run
+
+from autoresearch.agents import AgentContext
+from autoresearch.agents.prompt import describe_standing
+from autoresearch.store import KnowledgeStore
+
+pytestmark = pytest.mark.slow
+TWO_WORKERS = ["executor.workers=2", "executor.threads_per_worker=1"]
+
+
+def overlapped(trials) -> bool:
+    """Two trials whose [started, finished] intervals overlap: they trained at the same time."""
+    spans = sorted((t.started_at, t.finished_at) for t in trials)
+    return any(b_start < a_end for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+
+
+def test_two_workers_run_trials_side_by_side_and_judge_every_one(tmp_path):
+    overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=4", "critic.noise_seeds=3",
+                                   "critic.validation_seeds=2", *TWO_WORKERS)
+    summary = run(overrides)
+    store = KnowledgeStore(tmp_path / "knowledge.sqlite")
+    campaign = store.campaign("quickstart")
+    trials = store.trials(campaign.id)
+    assert all(t.status not in ("running", "interrupted") for t in trials)
+    assert [t.kind for t in trials].count("baseline") == 3
+    hypotheses = [t for t in trials if t.kind == "hypothesis"]
+    assert len(hypotheses) == 4 == summary.trials
+    assert all(t.decision in ("keep", "discard") for t in hypotheses), "every screening run was judged"
+    assert overlapped(trials), "no two trials ever trained at the same time"
+    for trial in trials:  # each worker's trials ran with the worker's one thread
+        environment = json.loads((Path(trial.run_dir) / "bundle" / "environment.json").read_text())
+        assert environment["torch_num_threads"] == 1
+    for trial in trials:  # each one's streamed curve and files, whichever worker ran it
+        assert store.curve(trial.id) or trial.status != "completed"
+    assert (tmp_path / "campaigns" / "quickstart" / "report.md").is_file()
+    store.close()
+
+
+def test_agents_are_told_what_is_running_on_other_workers():
+    text = describe_standing(AgentContext(space=None, base={}, running=[{"optim.lr": 0.01, "model.norm": "rms"}]))
+    assert "Running now on other workers" in text and "model.norm=\"rms\", optim.lr=0.01" in text
+
+
+def test_kill_9_with_two_trials_in_flight_then_resume_loses_nothing_and_repeats_nothing(tmp_path, data_cache):
+    overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=4", "critic.noise_seeds=2",
+                                   "critic.validation_seeds=2", *TWO_WORKERS)
+    env = {**os.environ, "AUTORESEARCH_CACHE": data_cache}
+    cmd = [sys.executable, "-m", "autoresearch", *overrides]
+    db = tmp_path / "knowledge.sqlite"
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before, running_at_kill = {}, []
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if not db.is_file():
+                continue
+            store = KnowledgeStore(db)
+            try:
+                campaign = store.campaign("quickstart")
+                trials = store.trials(campaign.id) if campaign else []
+            finally:
+                store.close()
+            finished = [t for t in trials if t.status != "running"]
+            running = [t for t in trials if t.status == "running"]
+            if len(finished) >= 2 and len(running) == 2:
+                proc.send_signal(signal.SIGKILL)  # two trials mid-run: the worst moment
+                before, running_at_kill = {t.id: t for t in finished}, [t.id for t in running]
+                break
+    finally:
+        proc.wait(timeout=60)
+    assert before, "the campaign never had two trials in flight after two had finished"
+
+    resumed = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    store = KnowledgeStore(db)
+    campaign = store.campaign("quickstart")
+    trials = store.trials(campaign.id)
+    by_id = {t.id: t for t in trials}
+    for tid, old in before.items():  # no finished trial lost or changed
+        assert by_id[tid].status == old.status and by_id[tid].metrics == old.metrics
+    assert sorted(t.id for t in trials if t.status == "interrupted") == sorted(
+        tid for tid in running_at_kill if by_id[tid].status == "interrupted")
+    finished = [t for t in trials if t.status in ("completed", "early_stopped")]
+    runs = [(t.fingerprint, t.seed) for t in finished]
+    assert len(runs) == len(set(runs)), "a finished trial was run twice"
+    assert len([t for t in trials if t.kind == "hypothesis" and t.status != "interrupted"]) == 4
+    assert all(t.status != "running" for t in trials)
+    store.close()
