@@ -37,7 +37,7 @@ from autoresearch.campaign.knowledge import Knowledge
 from autoresearch.campaign.proposals import HypothesisSource
 from autoresearch.campaign.runner import TrialOutcome, TrialRequest, TrialRunner
 from autoresearch.campaign.schedule import Job, Runs, Scheduler, Until
-from autoresearch.campaign.state import CampaignState, finite
+from autoresearch.campaign.state import CampaignState, finite, was_interrupted
 from autoresearch.campaign.view import CampaignView
 from autoresearch.config import ConfigError, ConfigProblem, ExperimentConfig, to_dict
 from autoresearch.result import COMPLETED
@@ -224,7 +224,7 @@ class Campaign:
         self.judge.apply_fdr()
         self._log_hparams()
         report = write_report(self.dir, self.store, self.ccfg.name)
-        trials = self.store.trials(self.campaign_id, kind="hypothesis")
+        trials = [t for t in self.store.trials(self.campaign_id, kind="hypothesis") if not was_interrupted(t)]
         scored = [t for t in trials if t.status == COMPLETED and finite(t.metrics.get("val_bpb"))]
         best = min(scored, key=lambda t: t.metrics["val_bpb"], default=None)
         baseline = self.state.baseline_values()
