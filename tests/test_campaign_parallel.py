@@ -19,7 +19,7 @@ from autoresearch.agents import AgentContext
 from autoresearch.agents.prompt import describe_standing
 from autoresearch.store import KnowledgeStore
 
-pytestmark = pytest.mark.slow
+
 TWO_WORKERS = ["executor.workers=2", "executor.threads_per_worker=1"]
 
 
@@ -29,6 +29,7 @@ def overlapped(trials) -> bool:
     return any(b_start < a_end for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
 
 
+@pytest.mark.slow
 def test_two_workers_run_trials_side_by_side_and_judge_every_one(tmp_path):
     overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=4", "critic.noise_seeds=3",
                                    "critic.validation_seeds=2", *TWO_WORKERS)
@@ -56,6 +57,7 @@ def test_agents_are_told_what_is_running_on_other_workers():
     assert "Running now on other workers" in text and "model.norm=\"rms\", optim.lr=0.01" in text
 
 
+@pytest.mark.slow
 def test_kill_9_with_two_trials_in_flight_then_resume_loses_nothing_and_repeats_nothing(tmp_path, data_cache):
     overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=4", "critic.noise_seeds=2",
                                    "critic.validation_seeds=2", *TWO_WORKERS)
@@ -102,3 +104,15 @@ def test_kill_9_with_two_trials_in_flight_then_resume_loses_nothing_and_repeats_
     assert len([t for t in trials if t.kind == "hypothesis" and t.status != "interrupted"]) == 4
     assert all(t.status != "running" for t in trials)
     store.close()
+
+
+def test_a_hypothesis_admitted_but_not_yet_started_counts_as_a_repeat(store):
+    """With several workers the next hypothesis is gated before the last one's trial exists."""
+    from autoresearch.campaign.state import CampaignState
+
+    campaign_id = store.upsert_campaign("c", {}, "quickstart", "/tmp/c")
+    hyp_id = store.add_hypothesis(campaign_id, {"overrides": {"optim.lr": 0.01}, "agent": "test"},
+                                  status="proposed", fingerprint="abc")
+    state = CampaignState(store, campaign_id, [1, 2])
+    assert f"h{hyp_id}" in state.seen("abc")
+    assert state.seen("other") is None

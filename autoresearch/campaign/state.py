@@ -169,11 +169,15 @@ class CampaignState:
                 if t.decision == "candidate" and t.hypothesis_id not in assessed]
 
     def seen(self, fingerprint: str) -> Optional[str]:
-        """Where a configuration already ran (in any campaign), for the gate's repeat check."""
+        """Where a configuration already ran (in any campaign), or that it is about to run here (a
+        hypothesis admitted while other workers were busy), for the gate's repeat check."""
         for trial in self.store.find_by_fingerprint(fingerprint):
             if trial.kind in ("baseline", "hypothesis") and not was_interrupted(trial):
                 campaign = self.store.campaign_by_id(trial.campaign_id).name
                 return f"trial {trial.id} of campaign {campaign} ({trial.run_dir})"
+        for hyp in self.store.hypotheses(self.campaign_id, status="proposed"):
+            if hyp.fingerprint == fingerprint:
+                return f"hypothesis h{hyp.id} of this campaign, admitted and about to run"
         return None
 
     def finished_runs(self, fingerprint: str) -> dict[int, Any]:
