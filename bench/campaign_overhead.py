@@ -42,7 +42,7 @@ def main() -> None:
     overrides = [
         f"+campaign={args.campaign}", f"agent={args.agent}", f"trainer.budget.value={args.seconds}",
         "trainer.budget.kind=seconds", f"campaign.max_trials={args.trials}", f"campaign.root={root}",
-        f"knowledge.db={root / 'knowledge.sqlite'}", "campaign.max_wall_seconds=86400", *args.extra,
+        f"knowledge.db={root / 'knowledge.sqlite'}", "campaign.max_wall_s=86400", *args.extra,
     ]
     print("python -m autoresearch " + " ".join(overrides), flush=True)
     start, start_epoch = time.perf_counter(), time.time()

@@ -78,7 +78,7 @@ class Objective:
         overrides += tiny + [
             "logger=none", "trainer.device=cpu", "trainer.budget.kind=steps", f"trainer.budget.value={steps}",
             "trainer.batch_size=16", "trainer.eval_points=1", f"trainer.eval_bytes={eval_bytes}",
-            f"trainer.final_eval_bytes={eval_bytes}", "trainer.save_checkpoint=false", "trainer.warmup_steps=0",
+            f"trainer.final_eval_bytes={eval_bytes}", "trainer.save_checkpoint=false", "trainer.untimed_warmup_steps=0",
             "trainer.threads=1", f"seed={seed}",
         ]
         self.space = space

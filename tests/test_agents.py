@@ -67,7 +67,7 @@ def test_shipped_playbook_is_valid_and_broad():
     assert book.path == str(SHIPPED_PLAYBOOK)
     assert 15 <= len(book.ideas) <= 30
     keys = {k for idea in book.ideas for k in idea.overrides}
-    for key in ("model.rope_base", "model.qk_norm", "model.activation", "model.tie_embeddings", "optim.warmup",
+    for key in ("model.rope_base", "model.qk_norm", "model.activation", "model.tie_embeddings", "optim.warmup_fraction",
                 "optim.schedule", "optim.lr", "model.n_kv_head", "model.norm", "model.n_layer", "optim.weight_decay",
                 "optim.beta2"):
         assert key in keys, key
