@@ -2,15 +2,21 @@
 
 Hydra lets a key added with ``+`` or ``++`` through composition unchecked, and OmegaConf drops
 it when typing, so a typo (``+model.n_layers=8``) used to train the default model silently.
+A renamed key is refused with its new name (``RENAMED_KEYS``), wherever it is written; and every
+key of the schema is read by the package, so no setting silently does nothing.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
@@ -18,6 +24,7 @@ import yaml
 from autoresearch.config import (
     RENAMED_KEYS,
     ConfigError,
+    ExperimentConfig,
     compose,
     load_config,
     save_config,
@@ -228,3 +235,90 @@ def test_the_cli_refuses_an_old_key_before_hydra(tmp_path):
         assert line in proc.stderr.splitlines(), proc.stderr
     assert not (tmp_path / "run").exists()
 
+
+# --------------------------------------------------------------------------- every key is read
+# The modules that define the schema: their ``problems()`` read every field to validate it, which
+# is not a use.
+SCHEMA_MODULES = {ROOT / "autoresearch" / "config" / "schema.py", ROOT / "autoresearch" / "config" / "executor.py"}
+
+# Keys read by name rather than by attribute, and where. Keep each entry pointing at its reader.
+READ_BY_NAME = {
+    # report/read.py reads it from the config dict the store keeps; the report quotes it under its title
+    "campaign.description",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Module:
+    attributes: frozenset[str]  # every attribute loaded (``x.kind`` -> "kind")
+    names: frozenset[str]  # every name used or imported (``EmbedderConfig``)
+
+
+def _modules(root: Path, skip: set[Path]) -> dict[Path, _Module]:
+    out = {}
+    for path in sorted(root.rglob("*.py")):
+        if path in skip:
+            continue
+        attributes, names = set(), set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                attributes.add(node.attr)
+            elif isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.alias):
+                names.add((node.asname or node.name).split(".")[-1])
+        out[path] = _Module(frozenset(attributes), frozenset(names))
+    return out
+
+
+def _schema_fields(cls: type, prefix: str = "", section: str = "") -> list[tuple[str, str, str, str]]:
+    """``(dotted key, field name, owning class, the attribute that reaches the class)`` for every field."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0] if typing.get_origin(tp) is typing.Union and len(args) == 1 else tp
+        out.append((prefix + f.name, f.name, cls.__name__, section))
+        if dataclasses.is_dataclass(tp):
+            out += _schema_fields(tp, f"{prefix}{f.name}.", f.name)
+    return out
+
+
+def _unread(cls: type, modules: dict[Path, _Module]) -> list[str]:
+    """Keys of ``cls`` that no module reads: a module reads ``a.b.kind`` when it loads the attribute
+    ``kind`` and also either loads ``b`` (the attribute that reaches the section) or names ``b``'s class.
+    A bare ``.kind`` anywhere would not do: ``kind`` is loaded on a dozen unrelated objects."""
+    return [key for key, name, owner, section in _schema_fields(cls)
+            if not any(name in m.attributes and (not section or section in m.attributes or owner in m.names)
+                       for m in modules.values())]
+
+
+def test_every_schema_key_is_read_by_the_package():
+    """A key nothing reads is a setting that silently does nothing (``campaign.objective`` was one)."""
+    unread = _unread(ExperimentConfig, _modules(ROOT / "autoresearch", SCHEMA_MODULES))
+    assert sorted(set(unread) - READ_BY_NAME) == []
+    assert sorted(READ_BY_NAME - set(unread)) == []  # an entry read by attribute now needs no exception
+
+
+@dataclasses.dataclass
+class _ProbeObjective:
+    metric: str = "val_bpb"
+
+
+@dataclasses.dataclass
+class _ProbeCampaign:
+    max_trials: int = 1
+    objective: _ProbeObjective = dataclasses.field(default_factory=_ProbeObjective)
+
+
+@dataclasses.dataclass
+class _Probe:
+    campaign: Optional[_ProbeCampaign] = None
+
+
+def test_the_unread_key_check_finds_an_unread_key(tmp_path):
+    """The check above can fail: a section field read nowhere, and one read only on an unrelated object."""
+    (tmp_path / "loop.py").write_text("def run(cfg):\n    return cfg.campaign.max_trials\n")
+    (tmp_path / "other.py").write_text("def f(result):\n    return result.metric\n")
+    assert _unread(_Probe, _modules(tmp_path, set())) == ["campaign.objective", "campaign.objective.metric"]
