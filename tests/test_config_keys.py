@@ -191,6 +191,12 @@ def test_an_old_scalar_where_a_section_now_is_is_refused_in_a_group_file(conf_co
         compose(["critic=mine"])
 
 
+def test_a_file_with_its_own_package_header_is_read_at_that_package(conf_copy):
+    (conf_copy / "critic" / "mine.yaml").write_text("# @package critic.early_stopping\nstrategy: curve\n")
+    with pytest.raises(ConfigError, match=r"critic\.early_stopping\.strategy: was renamed critic\.early_stopping\.kind"):
+        compose(["critic=mine"])
+
+
 def test_a_saved_run_config_with_an_old_key_is_refused_with_its_new_name(tmp_path):
     """A run directory's config.yaml from before the rename: refused, naming the file and the new key."""
     path = tmp_path / "config.yaml"

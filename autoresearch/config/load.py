@@ -241,7 +241,11 @@ def renamed_in_composition(err: BaseException) -> list[ConfigProblem]:
         return [ConfigProblem(key, message, f"{name}.yaml")] if key and message else []
     text = path.read_text()
     node = OmegaConf.create(text)
-    prefix = "" if "@package _global_" in text or "/" not in name else name.rsplit("/", 1)[0].replace("/", ".") + "."
+    package = re.search(r"^#\s*@package\s+(\S+)", text, re.M)  # Hydra's header; the group by default
+    where_to = package.group(1) if package else "_group_"
+    if where_to == "_group_":
+        where_to = name.rsplit("/", 1)[0].replace("/", ".") if "/" in name else ""
+    prefix = "" if where_to in ("", "_global_") else where_to + "."
     keys = _dotted_keys(OmegaConf.to_container(node, resolve=False), prefix) if isinstance(node, DictConfig) else []
     problems: list[ConfigProblem] = []
     for key, section in keys:
