@@ -277,7 +277,7 @@ def build_agent(kind: str, objective: Objective, seed: int):
         return TPEAgent(objective.space, objective.base, seed=seed)
     acfg = to_experiment_config(compose(objective.base_overrides + [f"agent={kind}"])).agent
     # Deterministic and offline: the playbook is the hybrid's partner; each repeat seeds Ax anew.
-    acfg = dataclasses.replace(acfg, partner="playbook", bayes=dataclasses.replace(acfg.bayes, seed=seed))
+    acfg = dataclasses.replace(acfg, partner_kind="playbook", bayes=dataclasses.replace(acfg.bayes, seed=seed))
     return make_agent(acfg, objective.space, objective.base, seed=seed)
 
 

@@ -73,7 +73,7 @@ def test_campaign_runs_judges_and_reports(tmp_path):
 
 
 def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, data_cache):
-    overrides = campaign_overrides(tmp_path, "agent=hybrid", "agent.partner=playbook", "campaign.max_trials=4",
+    overrides = campaign_overrides(tmp_path, "agent=hybrid", "agent.partner_kind=playbook", "campaign.max_trials=4",
                                    "critic.noise_seeds=2", "critic.validation_seeds=2", "agent.bayes.sobol_trials=2")
     env = {**os.environ, "AUTORESEARCH_CACHE": data_cache}
     cmd = [sys.executable, "-m", "autoresearch", *overrides]

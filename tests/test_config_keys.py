@@ -103,6 +103,7 @@ def test_a_key_pasted_into_the_config_is_refused_at_typing_naming_the_key():
 # One case per table entry: an old key in an override, with each of Hydra's prefixes.
 OLD_OVERRIDES = [
     ("data.source=text", "data.source", "data.kind"),
+    ("agent.partner=llm", "agent.partner", "agent.partner_kind"),
     ("critic.test=welch", "critic.test", "critic.test.kind"),
     ("+critic.alpha=0.1", "critic.alpha", "critic.test.alpha"),
     ("critic.early_stopping.strategy=curve", "critic.early_stopping.strategy", "critic.early_stopping.kind"),

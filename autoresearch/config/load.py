@@ -168,6 +168,7 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config") -> DictC
 # included: rename the key it names and it loads).
 RENAMED_KEYS: dict[str, str] = {
     "data.source": "data.kind",
+    "agent.partner": "agent.partner_kind",
     "critic.test": "critic.test.kind",
     "critic.alpha": "critic.test.alpha",
     "critic.early_stopping.strategy": "critic.early_stopping.kind",

@@ -278,7 +278,7 @@ class AgentConfig:
     """Who proposes hypotheses (``conf/agent/``)."""
 
     kind: str = "hybrid"  # bayes | playbook | llm | hybrid | random
-    partner: str = "auto"  # hybrid: llm | playbook | auto (llm when its key is set, else playbook)
+    partner_kind: str = "auto"  # hybrid: llm | playbook | auto (llm when its key is set, else playbook)
     partner_share: float = 0.3  # hybrid: fraction of trials the partner proposes
     bayes: BayesAgentConfig = field(default_factory=BayesAgentConfig)
     playbook: PlaybookAgentConfig = field(default_factory=PlaybookAgentConfig)
@@ -287,7 +287,7 @@ class AgentConfig:
     def problems(self, prefix: str = "agent") -> list[ConfigProblem]:
         p: list[ConfigProblem] = []
         _choice(p, f"{prefix}.kind", self.kind, AGENT_KINDS)
-        _choice(p, f"{prefix}.partner", self.partner, ("auto", "llm", "playbook"))
+        _choice(p, f"{prefix}.partner_kind", self.partner_kind, ("auto", "llm", "playbook"))
         _fraction(p, f"{prefix}.partner_share", self.partner_share)
         _positive(p, f"{prefix}.llm.prompt_token_budget", self.llm.prompt_token_budget)
         _positive(p, f"{prefix}.llm.timeout_s", self.llm.timeout_s)
