@@ -19,22 +19,60 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from autoresearch.config import ConfigError, to_experiment_config
+from autoresearch.config import ConfigError, compose, renamed_overrides, to_experiment_config
 from autoresearch.safety import install_log_safety, scrub_text, terminal_text
 
 log = logging.getLogger("autoresearch")
 
 
-def _fail(err: Exception) -> None:
-    """One clear line per problem and a non-zero exit: no wall of traceback for bad input."""
+def _fail(err: Exception, *, logged: bool = True) -> None:
+    """One clear line per problem and a non-zero exit: no wall of traceback for bad input.
+
+    ``logged=False`` outside the Hydra app, where no run log exists and logging would only echo.
+    """
     for line in str(err).splitlines():
-        log.error("%s", line)
+        if logged:
+            log.error("%s", line)
         print(f"error: {terminal_text(scrub_text(line))}", file=sys.stderr)
     sys.exit(2)
 
 
+_composed = False  # set once Hydra has composed the config and handed it over
+
+
+def main() -> None:
+    """The Hydra app, with old key names refused by their new names.
+
+    Hydra refuses a renamed key itself (``critic.early_stopping.strategy=curve``, or a campaign
+    file still saying ``max_wall_seconds``) without saying what it is called now: overrides are
+    checked before Hydra runs, and a file Hydra refused is explained after its message.
+    """
+    overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
+    refused = renamed_overrides(overrides)
+    if refused:
+        _fail(ConfigError(refused), logged=False)
+    try:
+        _app()
+    except SystemExit as exit_:
+        if exit_.code == 1 and not _composed:
+            _explain_refused_composition(overrides)
+        raise
+
+
+def _explain_refused_composition(overrides: list[str]) -> None:
+    """Compose again outside Hydra's app: ``compose`` names a renamed key's new name and its file."""
+    try:
+        compose(overrides)
+    except ConfigError as err:
+        _fail(err, logged=False)
+    except Exception:  # noqa: BLE001 - Hydra has already reported the error; nothing to add
+        pass
+
+
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def _app(cfg: DictConfig) -> None:
+    global _composed
+    _composed = True
     # Hydra has set up the handlers by now: from here on no record can carry a key or forge a line.
     install_log_safety()
     hydra_cfg = HydraConfig.get()

@@ -47,7 +47,7 @@ def main() -> None:
     overrides = [
         f"+campaign={args.campaign}", f"agent={args.agent}", f"trainer.budget.value={args.seconds}",
         "trainer.budget.kind=seconds", f"campaign.max_trials={args.trials}", f"campaign.root={root}",
-        f"knowledge.db={root / 'knowledge.sqlite'}", "campaign.max_wall_seconds=86400", *args.extra,
+        f"knowledge.db={root / 'knowledge.sqlite'}", "campaign.max_wall_s=86400", *args.extra,
     ]
     if args.workers > 1:
         overrides += [f"executor.workers={args.workers}", "executor.threads_per_worker=1"]

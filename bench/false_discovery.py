@@ -46,12 +46,12 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from autoresearch.config import CriticConfig  # noqa: E402
+from autoresearch.config import CriticConfig, StatTestConfig  # noqa: E402
 from autoresearch.critic import VALIDATED, assess  # noqa: E402
 
 EFFECTS = (1.0, 2.0, 3.0)
-# How each test is asked of ``assess`` (critic.test, and whether the runs it gets are paired by seed:
-# in the campaign they always are, and critic.test decides whether the test uses the pairing).
+# How each test is asked of ``assess`` (critic.test.kind, and whether the runs it gets are paired by seed:
+# in the campaign they always are, and critic.test.kind decides whether the test uses the pairing).
 TESTS = {"paired-t": ("paired-t", True), "welch": ("welch", True), "paired-bootstrap": ("paired-bootstrap", True),
          "bootstrap": ("bootstrap", True)}
 SEED_CORRELATION = Path(__file__).resolve().parent / "seed_correlation.json"
@@ -157,9 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-effect", type=int, default=3, help="planted hypotheses per effect size per campaign")
     ap.add_argument("--noise-seeds", type=int, default=defaults.noise_seeds)
     ap.add_argument("--validation-seeds", type=int, default=defaults.validation_seeds)
-    ap.add_argument("--test", default=defaults.test, choices=sorted(TESTS),
-                    help="critic.test; the campaign's runs are paired by seed, and paired-t / paired-bootstrap use it")
-    ap.add_argument("--alpha", type=float, default=defaults.alpha)
+    ap.add_argument("--test", default=defaults.test.kind, choices=sorted(TESTS),
+                    help="critic.test.kind; the campaign's runs are paired by seed, and paired-t / paired-bootstrap use it")
+    ap.add_argument("--alpha", type=float, default=defaults.test.alpha)
     ap.add_argument("--fdr", type=float, default=defaults.fdr)
     ap.add_argument("--rho", type=float, nargs="*", default=None,
                     help="correlation(s) of two configurations' runs on one seed (default 0; --grid: 0 and 0.5)")
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     cfg = replace(defaults, noise_seeds=args.noise_seeds, validation_seeds=args.validation_seeds,
-                  alpha=args.alpha, fdr=args.fdr)
+                  test=StatTestConfig(kind=defaults.test.kind, alpha=args.alpha), fdr=args.fdr)
     given = args.rho if args.rho is not None else ([0.0, 0.5] if args.grid else [0.0])
     rhos = {f"ρ={rho:g}": rho for rho in given}
     if args.real:
@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> None:
             rhos[f"ρ={lowest[name]:.2f} ({name} lowest)"] = lowest[name]
     common = dict(campaigns=args.campaigns, null=args.null, per_effect=args.per_effect, seed=args.seed)
     print(f"\n{args.campaigns} campaigns × ({args.null} A/A + {3 * args.per_effect} planted) hypotheses; "
-          f"alpha={cfg.alpha} fdr={cfg.fdr}; effects in units of one run's σ over seeds")
+          f"alpha={cfg.test.alpha} fdr={cfg.fdr}; effects in units of one run's σ over seeds")
     if not args.grid:
         test, paired = TESTS[args.test]
-        run_cfg = replace(cfg, test=test)
+        run_cfg = replace(cfg, test=replace(cfg.test, kind=test))
         print(_header())
         for label, rho in rhos.items():
             for floors in args.screen_floors if args.screen else [1.0]:
@@ -208,13 +208,13 @@ def main(argv: list[str] | None = None) -> None:
             for test_name in args.tests:
                 test, paired = TESTS[test_name]
                 for k in args.ks if test_name == "paired-t" else [5]:
-                    grid_cfg = replace(cfg, test=test, noise_seeds=k + 1, validation_seeds=k)
+                    grid_cfg = replace(cfg, test=replace(cfg.test, kind=test), noise_seeds=k + 1, validation_seeds=k)
                     print(_row(f"{test_name} K={k}", simulate(grid_cfg, rho=rho, paired=paired, **common)), flush=True)
             print(f"{label}: the whole gate (screened on one seed: gain > floors × noise floor σ; then paired-t)")
             print(_header())
             for k in [k for k in args.ks if k >= 4]:
                 for floors in args.screen_floors:
-                    grid_cfg = replace(cfg, test="paired-t", noise_seeds=k + 1, validation_seeds=k)
+                    grid_cfg = replace(cfg, test=replace(cfg.test, kind="paired-t"), noise_seeds=k + 1, validation_seeds=k)
                     r = simulate(grid_cfg, rho=rho, paired=True, screen=True, screen_floors=floors, **common)
                     print(_row(f"screen>{floors:g}σ+paired-t K={k} noise={k + 1}", r), flush=True)
     print("goals: FDR <= 5 % and power >= 80 % for effects >= 2σ")

@@ -78,7 +78,7 @@ class Objective:
         overrides += tiny + [
             "logger=none", "trainer.device=cpu", "trainer.budget.kind=steps", f"trainer.budget.value={steps}",
             "trainer.batch_size=16", "trainer.eval_points=1", f"trainer.eval_bytes={eval_bytes}",
-            f"trainer.final_eval_bytes={eval_bytes}", "trainer.save_checkpoint=false", "trainer.warmup_steps=0",
+            f"trainer.final_eval_bytes={eval_bytes}", "trainer.save_checkpoint=false", "trainer.untimed_warmup_steps=0",
             "trainer.threads=1", f"seed={seed}",
         ]
         self.space = space
@@ -277,7 +277,7 @@ def build_agent(kind: str, objective: Objective, seed: int):
         return TPEAgent(objective.space, objective.base, seed=seed)
     acfg = to_experiment_config(compose(objective.base_overrides + [f"agent={kind}"])).agent
     # Deterministic and offline: the playbook is the hybrid's partner; each repeat seeds Ax anew.
-    acfg = dataclasses.replace(acfg, partner="playbook", bayes=dataclasses.replace(acfg.bayes, seed=seed))
+    acfg = dataclasses.replace(acfg, partner_kind="playbook", bayes=dataclasses.replace(acfg.bayes, seed=seed))
     return make_agent(acfg, objective.space, objective.base, seed=seed)
 
 

@@ -32,7 +32,7 @@ def trainer_for(size: str, batch: int, device: str, steps: int) -> NanoTrainer:
     cfg = to_experiment_config(compose([
         f"model.n_layer={n_layer}", f"model.n_embd={n_embd}", f"model.n_head={n_head}", f"model.block_size={block}",
         f"trainer.batch_size={batch}", f"trainer.device={device}", "trainer.budget.kind=steps",
-        f"trainer.budget.value={steps}", "trainer.eval_points=1", "trainer.warmup_steps=0", "logger=none",
+        f"trainer.budget.value={steps}", "trainer.eval_points=1", "trainer.untimed_warmup_steps=0", "logger=none",
     ]))
     return NanoTrainer(cfg, prepare_data(cfg.data))
 

@@ -67,7 +67,7 @@ def test_shipped_playbook_is_valid_and_broad():
     assert book.path == str(SHIPPED_PLAYBOOK)
     assert 15 <= len(book.ideas) <= 30
     keys = {k for idea in book.ideas for k in idea.overrides}
-    for key in ("model.rope_base", "model.qk_norm", "model.activation", "model.tie_embeddings", "optim.warmup",
+    for key in ("model.rope_base", "model.qk_norm", "model.activation", "model.tie_embeddings", "optim.warmup_fraction",
                 "optim.schedule", "optim.lr", "model.n_kv_head", "model.norm", "model.n_layer", "optim.weight_decay",
                 "optim.beta2"):
         assert key in keys, key
@@ -267,7 +267,7 @@ def test_hybrid_interleave_respects_the_share():
 
 def test_hybrid_with_playbook_partner(base):
     space = SearchSpace.load("quickstart")
-    cfg = AgentConfig(kind="hybrid", partner="playbook", partner_share=0.3)
+    cfg = AgentConfig(kind="hybrid", partner_kind="playbook", partner_share=0.3)
     cfg.bayes.sobol_trials = 50  # stay in Sobol: this test is about the interleave, not BoTorch
     agent = make_agent(cfg, space, base)
     hyps = run_agent(agent, space, base, 10)
@@ -278,13 +278,13 @@ def test_hybrid_with_playbook_partner(base):
 
 
 def test_partner_auto_follows_the_api_key(monkeypatch):
-    cfg = AgentConfig(kind="hybrid", partner="auto")
+    cfg = AgentConfig(kind="hybrid", partner_kind="auto")
     cfg.llm.api_key_env = "AUTORESEARCH_TEST_KEY"
     monkeypatch.delenv("AUTORESEARCH_TEST_KEY", raising=False)
     assert partner_kind(cfg) == "playbook"
     monkeypatch.setenv("AUTORESEARCH_TEST_KEY", "sk-test")
     assert partner_kind(cfg) == "llm"
-    cfg.partner = "playbook"
+    cfg.partner_kind = "playbook"
     assert partner_kind(cfg) == "playbook"
 
 

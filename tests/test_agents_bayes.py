@@ -108,7 +108,7 @@ def test_bayes_retries_refused_suggestions_then_falls_back(tmp_path, base):
         "name: narrow\n"
         "parameters:\n"
         "  optim.lr: {type: range, value_type: float, bounds: [0.0005, 0.02], log_scale: true}\n"
-        "  optim.warmup: {type: range, value_type: float, bounds: [0.0, 0.2]}\n"
+        "  optim.warmup_fraction: {type: range, value_type: float, bounds: [0.0, 0.2]}\n"
         "constraints:\n"
         "  - 'optim.lr < 0.0006'\n"
     )

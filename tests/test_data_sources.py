@@ -32,7 +32,7 @@ def test_text_folder_is_read_recursively_one_document_per_file(tmp_path):
     _texts(tmp_path / "corpus" / "a", 10)
     _texts(tmp_path / "corpus" / "b" / "deep", 10, prefix="deep")
     (tmp_path / "corpus" / "notes.md").write_text("not a .txt file: ignored\n")
-    data = prepare_data(_cfg(tmp_path, source="text", path=str(tmp_path / "corpus")))
+    data = prepare_data(_cfg(tmp_path, kind="text", path=str(tmp_path / "corpus")))
     m = data.manifest
     assert m["documents"] == 20 and [i["id"] for i in m["inputs"]][:2] == ["a/doc00.txt", "a/doc01.txt"]
     assert all(len(i["sha256"]) == 64 for i in m["inputs"])
@@ -46,10 +46,10 @@ def test_text_folder_is_read_recursively_one_document_per_file(tmp_path):
 
 def test_text_glob_and_single_file(tmp_path):
     _texts(tmp_path / "corpus", 6)
-    globbed = prepare_data(_cfg(tmp_path, source="text", path=str(tmp_path / "corpus" / "doc0[0-3].txt")))
+    globbed = prepare_data(_cfg(tmp_path, kind="text", path=str(tmp_path / "corpus" / "doc0[0-3].txt")))
     assert [i["id"] for i in globbed.manifest["inputs"]] == [f"doc0{i}.txt" for i in range(4)]
 
-    single = prepare_data(_cfg(tmp_path, source="text", path=str(tmp_path / "corpus" / "doc00.txt")))
+    single = prepare_data(_cfg(tmp_path, kind="text", path=str(tmp_path / "corpus" / "doc00.txt")))
     m = single.manifest
     assert m["documents"] == 1
     assert all(m["splits"][s]["tokens"] > 0 for s in SPLITS), "one document is cut into three contiguous parts"
@@ -65,7 +65,7 @@ def test_parquet_rows_are_documents(tmp_path):
     for k in range(2):
         rows = [f"story {k}-{i}: once upon a time\n" * 5 for i in range(15)] + [None, "   "]
         pq.write_table(pa.table({"id": list(range(17)), "body": rows}), shards / f"shard{k}.parquet")
-    data = prepare_data(_cfg(tmp_path, source="parquet", path=str(shards), text_column="body"))
+    data = prepare_data(_cfg(tmp_path, kind="parquet", path=str(shards), text_column="body"))
     m = data.manifest
     assert m["documents"] == 30, "null and blank rows are skipped"
     assert m["source"]["text_column"] == "body"
@@ -78,17 +78,17 @@ def test_parquet_without_the_text_column_names_key_and_file(tmp_path):
     path = tmp_path / "x.parquet"
     pq.write_table(pa.table({"content": ["hello"]}), path)
     with pytest.raises(ConfigError) as err:
-        prepare_data(_cfg(tmp_path, source="parquet", path=str(path)))
+        prepare_data(_cfg(tmp_path, kind="parquet", path=str(path)))
     (problem,) = err.value.problems
     assert problem.key == "data.text_column" and problem.file == str(path)
     assert "'text'" in str(err.value) and "content" in str(err.value) and "\n" not in str(err.value)
 
     pq.write_table(pa.table({"text": [1, 2]}), path)
     with pytest.raises(ConfigError, match="data.text_column: column 'text' holds int64, not text"):
-        prepare_data(_cfg(tmp_path, source="parquet", path=str(path)))
+        prepare_data(_cfg(tmp_path, kind="parquet", path=str(path)))
     path.write_text("not parquet at all")
     with pytest.raises(ConfigError) as err:
-        prepare_data(_cfg(tmp_path, source="parquet", path=str(path)))
+        prepare_data(_cfg(tmp_path, kind="parquet", path=str(path)))
     assert err.value.problems[0].key == "data.path" and err.value.problems[0].file == str(path)
 
 
@@ -104,7 +104,7 @@ def test_parquet_without_the_text_column_names_key_and_file(tmp_path):
 def test_missing_inputs_name_key_and_file(tmp_path, make, message):
     path = str(make(tmp_path))
     with pytest.raises(ConfigError) as err:
-        prepare_data(_cfg(tmp_path, source="text", path=path))
+        prepare_data(_cfg(tmp_path, kind="text", path=path))
     assert str(err.value) == f"{path}: data.path: {message}"
 
 
@@ -113,7 +113,7 @@ def test_empty_corpus_names_key_and_file(tmp_path):
     (tmp_path / "blank" / "a.txt").write_text("  \n\n")
     (tmp_path / "blank" / "b.txt").write_text("")
     with pytest.raises(ConfigError) as err:
-        prepare_data(_cfg(tmp_path, source="text", path=str(tmp_path / "blank")))
+        prepare_data(_cfg(tmp_path, kind="text", path=str(tmp_path / "blank")))
     (problem,) = err.value.problems
     assert problem.key == "data.path" and problem.file == str(tmp_path / "blank")
     assert "no text" in problem.message
@@ -126,7 +126,7 @@ def test_non_utf8_text_names_the_file(tmp_path):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "latin1.txt").write_bytes("café".encode("latin-1"))
     with pytest.raises(ConfigError) as err:
-        prepare_data(_cfg(tmp_path, source="text", path=str(tmp_path / "c")))
+        prepare_data(_cfg(tmp_path, kind="text", path=str(tmp_path / "c")))
     assert err.value.problems[0].file == str(tmp_path / "c" / "latin1.txt")
     assert "UTF-8" in str(err.value)
 

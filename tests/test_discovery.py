@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 # The quickstart's own baseline (GPT-2 style, lr 3e-4) shrunk to seconds per trial.
 TINY = ["model.n_layer=1", "model.n_embd=32", "model.n_head=2", "model.block_size=32", "trainer.budget.value=30",
         "trainer.batch_size=8", "trainer.eval_points=3", "trainer.eval_bytes=4096", "trainer.final_eval_bytes=8192",
-        "logger=none", "knowledge.embedder=hashing", "campaign.scale_ladder=[]"]
+        "logger=none", "knowledge.embedder.kind=hashing", "campaign.scale_ladder=[]"]
 
 # A learning rate far above the untuned 3e-4 (a real, large effect at any budget) together with a
 # key that changes nothing under learned positions: the ablation must tell them apart.
@@ -51,7 +51,7 @@ def _campaign(repo: Path, space: dict, *extra: str) -> Path:
     path = repo / f"{space['name']}.yaml"
     path.write_text(yaml.safe_dump(space))
     _sh([sys.executable, "-m", "autoresearch", "+campaign=quickstart", *TINY, f"campaign.search_space={path}",
-         "campaign.max_trials=3", "campaign.max_wall_seconds=900", *extra], repo)
+         "campaign.max_trials=3", "campaign.max_wall_s=900", *extra], repo)
     return repo / "outputs" / "campaigns" / "quickstart"
 
 

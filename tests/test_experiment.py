@@ -88,7 +88,7 @@ def test_empty_corpus_is_refused_naming_the_file(tmp_path, data_cache):
 
 
 def test_diverging_run_ends_with_a_status_not_a_crash(tmp_path, tiny_overrides):
-    cfg = to_experiment_config(compose([*tiny_overrides, "optim.lr=50", "optim.warmup=0", "trainer.grad_clip=0",
+    cfg = to_experiment_config(compose([*tiny_overrides, "optim.lr=50", "optim.warmup_fraction=0", "trainer.grad_clip=0",
                                         "trainer.budget.value=60"]))
     result = run_experiment(cfg, tmp_path / "run", bundle=False)
     assert result.status == "diverged" and result.error

@@ -63,7 +63,7 @@ def key_value(key: str, value) -> str:
         return f"{key}={value}"
     except (ValueError, RecursionError):  # a deep list, an int past str()'s digit limit
         return f"{key}=[[[["
-keys = st.one_of(st.sampled_from(sorted(SPACE.parameters)), st.sampled_from(["seed", "trainer.warmup_steps",
+keys = st.one_of(st.sampled_from(sorted(SPACE.parameters)), st.sampled_from(["seed", "trainer.untimed_warmup_steps",
                  "+model.n_layers", "hydra.run.dir", "model._target_", "optim.lr=1", "${oc.env:HOME}"]), text)
 values = st.one_of(
     st.sampled_from(["rope", "alibi", "none", "learned", 0.004, 0.0005, 0.02, 50000.0, 1000, True]),

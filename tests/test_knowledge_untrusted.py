@@ -75,11 +75,11 @@ def test_a_known_negative_on_one_key_flags_even_when_a_neutral_record_matches_be
                        claimed_effect="Dropout above zero slows short runs.", keys=["model.dropout"],
                        settings={"model.dropout": {"gt": 0}})
     neutral = _record("neu", title="Warm-up fraction sweep", claimed_effect="A longer warm up of the learning rate.",
-                      abstract="A longer warm up of the learning rate for short runs.", keys=["optim.warmup"],
-                      settings={"optim.warmup": {"ge": 0.1}})
+                      abstract="A longer warm up of the learning rate for short runs.", keys=["optim.warmup_fraction"],
+                      settings={"optim.warmup_fraction": {"ge": 0.1}})
     file = tmp_path / "lit.jsonl"
     file.write_text(json.dumps(negative) + "\n" + json.dumps(neutral) + "\n")
-    hypothesis = {"overrides": {"model.dropout": 0.1, "optim.warmup": 0.2},
+    hypothesis = {"overrides": {"model.dropout": 0.1, "optim.warmup_fraction": 0.2},
                   "rationale": "A longer warm up of the learning rate for short runs.", "agent": "t"}
     with KnowledgeStore(tmp_path / "k.sqlite") as store:
         literature = Literature(store, HashingEmbedder(), include_shipped=False)

@@ -60,11 +60,11 @@ def test_a_child_switched_on_by_several_values_is_an_ordinary_parameter(base):
     params = _by_name(ax_parameters(SearchSpace.load("lr_schedule"), base))
     # cooldown needs schedule=wsd (one value: hierarchical); min_lr_ratio needs one of three
     # schedules, which Ax's tree cannot say: it stays top-level and is dropped while inactive.
-    assert params["optim__schedule"].dependent_parameters == {"wsd": ["optim__cooldown"]}
+    assert params["optim__schedule"].dependent_parameters == {"wsd": ["optim__cooldown_fraction"]}
     assert "optim__min_lr_ratio" in params
     space = SearchSpace.load("lr_schedule")
     suggestion = {
-        "optim__lr": 0.004, "optim__schedule": "constant", "optim__warmup": 0.05,
+        "optim__lr": 0.004, "optim__schedule": "constant", "optim__warmup_fraction": 0.05,
         "optim__min_lr_ratio": 0.1, "optim__weight_decay": 0.1, "optim__beta2": 0.95,
     }
     overrides = from_ax(suggestion, space, base)

@@ -182,21 +182,21 @@ def test_budget_keys_are_forbidden_and_exist():
     for key in BUDGET_KEYS:
         assert forbidden_reason(key), key
         assert key in config_keys() or any(k.startswith(key + ".") for k in config_keys()), key
-    assert "trainer.warmup_steps" in FORBIDDEN_KEYS
+    assert "trainer.untimed_warmup_steps" in FORBIDDEN_KEYS
 
 
 def test_a_space_listing_warmup_steps_is_refused_at_load(tmp_path):
     path = tmp_path / "sneaky.yaml"
-    path.write_text("name: sneaky\nparameters:\n  trainer.warmup_steps: {type: range, bounds: [1, 500]}\n"
+    path.write_text("name: sneaky\nparameters:\n  trainer.untimed_warmup_steps: {type: range, bounds: [1, 500]}\n"
                     "  optim.lr: {type: range, bounds: [0.001, 0.01]}\n")
     with pytest.raises(SearchSpaceError) as info:
         SearchSpace.load(path)
     (problem,) = info.value.problems
-    assert "sneaky.yaml" in problem and "parameters.trainer.warmup_steps" in problem
+    assert "sneaky.yaml" in problem and "parameters.trainer.untimed_warmup_steps" in problem
     assert "outside the seconds budget" in problem
 
 
-@pytest.mark.parametrize("key", ["trainer.warmup_steps", "trainer.eval_points", "trainer.threads"])
+@pytest.mark.parametrize("key", ["trainer.untimed_warmup_steps", "trainer.eval_points", "trainer.threads"])
 def test_an_agent_may_not_set_a_budget_key(lr_space, base, key):
     result = check(answer({key: 50}), lr_space, base)
     assert isinstance(result, Refusal) and result.code == "forbidden" and key in result.reason

@@ -31,7 +31,7 @@ def bench():
 
 def test_overrides_applied_in_process_equal_hydra_compose(bench):
     base = ["+campaign=lr_schedule", "trainer.budget.kind=steps", "trainer.budget.value=5"]
-    overrides = {"optim.schedule": "wsd", "optim.cooldown": 0.3, "optim.lr": 0.004, "model.activation": "gelu"}
+    overrides = {"optim.schedule": "wsd", "optim.cooldown_fraction": 0.3, "optim.lr": 0.004, "model.activation": "gelu"}
     direct = bench.with_overrides(to_experiment_config(compose(base)), overrides)
     composed = to_experiment_config(compose(base + Hypothesis(overrides=overrides).override_strings()))
     assert direct == composed
@@ -50,7 +50,7 @@ def test_tpe_adapter_honours_choices_log_ranges_and_conditions(bench):
         h = proposal.hypothesis
         assert isinstance(validate_hypothesis(h.to_dict(), space=space, base=base, agent="x"), Hypothesis)
         full = {**base, **h.overrides}
-        assert ("optim.cooldown" in h.overrides) <= (full["optim.schedule"] == "wsd")  # only when active
+        assert ("optim.cooldown_fraction" in h.overrides) <= (full["optim.schedule"] == "wsd")  # only when active
         assert 0.0005 <= full["optim.lr"] <= 0.02 and full["optim.beta2"] in (0.9, 0.95, 0.98, 0.99, 0.999)
         # a synthetic objective: TPE must be told every value (its study grows with each trial)
         record = TrialRecord(trial_id=i + 1, overrides=h.overrides, status="completed", agent="tpe",
@@ -60,7 +60,7 @@ def test_tpe_adapter_honours_choices_log_ranges_and_conditions(bench):
     finished = [t for t in agent.study.trials if t.value is not None]
     assert len(finished) == 12 + 1  # every trial and the baseline
     for t in finished[1:]:  # define-by-run: a dependent key is suggested exactly when its condition holds
-        assert ("optim.cooldown" in t.params) == (t.params["optim.schedule"] == "wsd")
+        assert ("optim.cooldown_fraction" in t.params) == (t.params["optim.schedule"] == "wsd")
         assert ("optim.min_lr_ratio" in t.params) == (t.params["optim.schedule"] != "constant")
 
 

@@ -100,7 +100,7 @@ def test_lr_schedule_children_follow_the_schedule(base):
     space = SearchSpace.load("lr_schedule")
     wsd = {**base, "optim.schedule": "wsd"}
     constant = {**base, "optim.schedule": "constant"}
-    assert space.is_active("optim.cooldown", wsd) and not space.is_active("optim.cooldown", constant)
+    assert space.is_active("optim.cooldown_fraction", wsd) and not space.is_active("optim.cooldown_fraction", constant)
     assert space.is_active("optim.min_lr_ratio", {**base, "optim.schedule": "cosine"})
     assert not space.is_active("optim.min_lr_ratio", constant)
 
@@ -228,14 +228,14 @@ BROKEN = [
     (
         "depends_on a range parameter",
         "name: x\nparameters:\n  optim.lr: {type: range, bounds: [0.001, 0.01]}\n"
-        "  optim.warmup: {type: range, bounds: [0.0, 0.1], depends_on: {optim.lr: [0.001]}}\n",
-        ["parameters.optim.warmup.depends_on.optim.lr: only a choice or fixed parameter"],
+        "  optim.warmup_fraction: {type: range, bounds: [0.0, 0.1], depends_on: {optim.lr: [0.001]}}\n",
+        ["parameters.optim.warmup_fraction.depends_on.optim.lr: only a choice or fixed parameter"],
     ),
     (
         "depends_on a fixed value that never matches",
         "name: x\nparameters:\n  optim.schedule: {type: fixed, value: cosine}\n"
-        "  optim.cooldown: {type: range, bounds: [0.1, 0.5], depends_on: {optim.schedule: [wsd]}}\n",
-        ["parameters.optim.cooldown.depends_on.optim.schedule: never active: optim.schedule is fixed at 'cosine'"],
+        "  optim.cooldown_fraction: {type: range, bounds: [0.1, 0.5], depends_on: {optim.schedule: [wsd]}}\n",
+        ["parameters.optim.cooldown_fraction.depends_on.optim.schedule: never active: optim.schedule is fixed at 'cosine'"],
     ),
     (
         "dependency cycle",

@@ -84,7 +84,7 @@ HOSTILE = [
     ("fraction for an int", "arch_basics", prop({"model.n_layer": 3.5}), "type"),
     ("int for a bool", "quickstart", prop({"model.qk_norm": 1}), "type"),
     ("inactive child", "rope_ablation", prop({"model.pos_encoding": "alibi", "model.rope_base": 50000.0}), "inactive"),
-    ("inactive child of the base", "lr_schedule", prop({"optim.schedule": "cosine", "optim.cooldown": 0.3}), "inactive"),
+    ("inactive child of the base", "lr_schedule", prop({"optim.schedule": "cosine", "optim.cooldown_fraction": 0.3}), "inactive"),
     ("constraint violation", "arch_basics", prop({"model.n_head": 2, "model.n_kv_head": 4}), "constraint"),
     ("no-op", "rope_ablation", prop({"optim.lr": OptimConfig().lr, "model.pos_encoding": "rope"}), "duplicate"),
     ("no overrides", "rope_ablation", prop({}), "duplicate"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoresearch.config import CriticConfig
+from autoresearch.config import CriticConfig, StatTestConfig
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -76,8 +76,8 @@ def test_simulation_pairs_runs_by_seed(false_discovery):
     """With runs that share most of their noise through the seed, pairing is what finds effects."""
     cfg = CriticConfig(noise_seeds=6, validation_seeds=5)
     common = dict(campaigns=40, null=5, per_effect=2, rho=0.8, seed=1, paired=True)
-    paired = false_discovery.simulate(replace(cfg, test="paired-t"), **common)
-    welch = false_discovery.simulate(replace(cfg, test="welch"), **common)
+    paired = false_discovery.simulate(replace(cfg, test=StatTestConfig(kind="paired-t")), **common)
+    welch = false_discovery.simulate(replace(cfg, test=StatTestConfig(kind="welch")), **common)
     assert paired["power"][1.0] > welch["power"][1.0] + 0.25  # Welch counts the seed's share as noise
     assert paired["power_2sigma"] >= welch["power_2sigma"]
     assert paired["fdr"] <= 0.1
@@ -85,6 +85,6 @@ def test_simulation_pairs_runs_by_seed(false_discovery):
 
 def test_simulation_never_validates_on_two_seeds(false_discovery):
     """K = 2 is below the critic's minimum: nothing is validated, however large the effect."""
-    cfg = CriticConfig(noise_seeds=3, validation_seeds=2, test="paired-t")
+    cfg = CriticConfig(noise_seeds=3, validation_seeds=2, test=StatTestConfig(kind="paired-t"))
     r = false_discovery.simulate(cfg, campaigns=20, null=2, per_effect=2, rho=0.5, paired=True, seed=0)
     assert r["power"][3.0] == 0.0 and r["fdr"] == 0.0

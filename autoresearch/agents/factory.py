@@ -83,7 +83,7 @@ def _replay(agent: Agent, history: list[TrialRecord]) -> Agent:
 
 def partner_kind(cfg: AgentConfig) -> str:
     """The hybrid's partner: llm when asked for, or (auto) when its API key is in the environment."""
-    if cfg.partner == "llm" or (cfg.partner == "auto" and os.environ.get(cfg.llm.api_key_env)):
+    if cfg.partner_kind == "llm" or (cfg.partner_kind == "auto" and os.environ.get(cfg.llm.api_key_env)):
         return "llm"
     return "playbook"
 

@@ -182,7 +182,7 @@ class Judge:
             details = finding.details or {}
             comparison = Comparison(effect=finding.effect, ci_low=finding.ci_low, ci_high=finding.ci_high,
                                     p_value=finding.p_value, n_candidate=finding.n, n_baseline=finding.n,
-                                    test=details.get("test", critic.test))
+                                    test=details.get("test", critic.test.kind))
             noise = details.get("noise_std", self.state.noise() or 0.0)
             status = classify(comparison, q, fdr=critic.fdr, min_effect=critic.min_effect,
                               noise_std=noise if noise is not None else math.nan)
@@ -266,7 +266,7 @@ class Judge:
                                     "candidate": [candidate[s].value for s in paired],
                                     "reference": [reference[s].value for s in paired]}
             if len(paired) >= 2 and not failures:
-                c = compare(rung["candidate"], rung["reference"], test=self.critic.test, alpha=self.critic.alpha,
+                c = compare(rung["candidate"], rung["reference"], test=self.critic.test.kind, alpha=self.critic.test.alpha,
                             paired=True)
                 rung.update(effect=c.effect, ci_low=c.ci_low, ci_high=c.ci_high, p_value=c.p_value, test=c.test,
                             verdict=scale_verdict(effect, c.effect, c.ci_low, c.ci_high))

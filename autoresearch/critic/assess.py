@@ -27,7 +27,7 @@ from autoresearch.critic.stats import (
 )
 
 
-# critic.test -> (the statistics' test, whether it pairs runs that share a seed)
+# critic.test.kind -> (the statistics' test, whether it pairs runs that share a seed)
 _TESTS = {"welch": ("welch", False), "paired-t": ("welch", True), "bootstrap": ("bootstrap", False),
           "paired-bootstrap": ("bootstrap", True)}
 
@@ -84,17 +84,17 @@ def assess(
 
     ``baseline`` holds the baseline's val_bpb over its seeds; ``candidates[h]`` the val_bpb of
     hypothesis ``h`` re-run with K seeds. ``paired=True`` says that ``candidates[h][i]`` and
-    ``baseline[i]`` share a seed; ``cfg.test`` decides whether the test uses it (``paired-t``,
+    ``baseline[i]`` share a seed; ``cfg.test.kind`` decides whether the test uses it (``paired-t``,
     ``paired-bootstrap``) or not (``welch``, ``bootstrap``), and pairs are formed only when the
     sizes match.
     """
-    if cfg.test not in _TESTS:
-        raise ValueError(f"critic.test must be one of {sorted(_TESTS)}, got {cfg.test!r}")
+    if cfg.test.kind not in _TESTS:
+        raise ValueError(f"critic.test.kind must be one of {sorted(_TESTS)}, got {cfg.test.kind!r}")
     noise = noise_floor(baseline)
     keys = list(candidates)
-    test, pair = _TESTS[cfg.test]
+    test, pair = _TESTS[cfg.test.kind]
     comparisons = [
-        compare(candidates[k], baseline, test=test, alpha=cfg.alpha, paired=paired and pair, seed=seed + i)
+        compare(candidates[k], baseline, test=test, alpha=cfg.test.alpha, paired=paired and pair, seed=seed + i)
         for i, k in enumerate(keys)
     ]
     adjusted = benjamini_hochberg([c.p_value for c in comparisons], cfg.fdr)

@@ -44,20 +44,20 @@ AX_PROGRESSION_SCALE = 1000
 
 
 def make_early_stopper(cfg: EarlyStoppingConfig, context: StopperContext | None = None) -> EarlyStopper:
-    """The stopper ``critic.early_stopping.strategy`` names; ``context`` is what the caller knows
+    """The stopper ``critic.early_stopping.kind`` names; ``context`` is what the caller knows
     beyond the campaign's own curves (its noise floor, earlier campaigns' curves on the same space)."""
-    if cfg.strategy == "none":
+    if cfg.kind == "none":
         return NoStopper()
-    if cfg.strategy == "percentile":
+    if cfg.kind == "percentile":
         return PercentileStopper(cfg)
-    if cfg.strategy == "curve":
+    if cfg.kind == "curve":
         from autoresearch.critic.learning_curve import CurveStopper  # torch/botorch only when used
 
         return CurveStopper(cfg, context=context)
-    if cfg.strategy == "halving":
+    if cfg.kind == "halving":
         return HalvingStopper(cfg)
     raise ValueError(
-        f"critic.early_stopping.strategy: unknown strategy {cfg.strategy!r}; "
+        f"critic.early_stopping.kind: unknown kind {cfg.kind!r}; "
         "use one of none, percentile, curve, halving"
     )
 

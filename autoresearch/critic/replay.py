@@ -172,7 +172,7 @@ def replay_strategies(
     orders = [rng.permutation(len(curves)).tolist() for _ in range(shuffles)]
     summaries = []
     for name in strategies:
-        strategy_cfg = EarlyStoppingConfig(**{**asdict(cfg), "strategy": name})
+        strategy_cfg = EarlyStoppingConfig(**{**asdict(cfg), "kind": name})
         runs = [replay(curves, make(strategy_cfg, context), order) for order in orders]
         summaries.append(
             ReplaySummary(

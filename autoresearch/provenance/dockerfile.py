@@ -81,7 +81,7 @@ def render_dockerfile(*, env: dict[str, Any], lock_text: str, git: dict[str, Any
 #   docker build -f <this bundle>/Dockerfile --build-context bundle=<this bundle> -t autoresearch-repro .
 # Run (exit status 0 = reproduced within the stated tolerance):
 #   docker run --rm autoresearch-repro{gpu}
-# Data from a path (data.source text or parquet) must be mounted at the recorded path (-v).
+# Data from a path (data.kind text or parquet) must be mounted at the recorded path (-v).
 FROM python:{major_minor}-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 DVC_NO_ANALYTICS=1 HF_HUB_OFFLINE=1{threads}
 # git lets the rerun compare the commit it runs with the recorded one.

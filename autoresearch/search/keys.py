@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any, Optional
 
-from autoresearch.config import ExperimentConfig
+from autoresearch.config import ExperimentConfig, renamed_key
 
 # A plain dotted path of lower-case identifiers: what Hydra calls a key, without its grammar
 # (no ``~``/``+`` prefixes, ``@`` packages, ``/`` groups, quotes or interpolations).
@@ -37,7 +37,7 @@ FORBIDDEN_KEYS: dict[str, str] = {
     "name": "the campaign names its trials",
     "data.cache_dir": "filesystem locations are not hyperparameters",
     "data.path": "filesystem locations are not hyperparameters",
-    "data.source": "changing the corpus changes what val_bpb measures",
+    "data.kind": "changing the corpus changes what val_bpb measures",
     "data.text_column": "changing the corpus changes what val_bpb measures",
     "data.val_fraction": "changing the split changes what val_bpb measures",
     "data.test_fraction": "changing the split changes what val_bpb measures",
@@ -45,7 +45,7 @@ FORBIDDEN_KEYS: dict[str, str] = {
     "trainer.device": "the device is chosen by whoever runs the campaign",
     "trainer.threads": "the CPU threads are chosen by whoever runs the campaign, like the device",
     "trainer.budget": "every trial gets the same training budget, so a win cannot come from training longer",
-    "trainer.warmup_steps": "warm-up steps train outside the seconds budget, so a win could come from training longer",
+    "trainer.untimed_warmup_steps": "warm-up steps train outside the seconds budget, so a win could come from training longer",
     "trainer.eval_points": "evaluations are part of the measurement (and take time from a seconds budget)",
     "trainer.eval_bytes": "changing how much is evaluated changes what val_bpb measures",
     "trainer.final_eval_bytes": "changing how much is evaluated changes what val_bpb measures",
@@ -59,7 +59,7 @@ FORBIDDEN_KEYS: dict[str, str] = {
 BUDGET_KEYS: tuple[str, ...] = (
     "seed",
     "trainer.budget",
-    "trainer.warmup_steps",
+    "trainer.untimed_warmup_steps",
     "trainer.eval_points",
     "trainer.eval_bytes",
     "trainer.final_eval_bytes",
@@ -115,7 +115,11 @@ def _unwrap_optional(tp: Any) -> Any:
 
 
 def unknown_key_hint(key: str, candidates: list[str] | None = None) -> str:
-    """`` (did you mean model.rope_base?)`` when something close exists, else an empty string."""
+    """`` (did you mean model.rope_base?)`` when something close exists, `` (optim.warmup was renamed
+    optim.warmup_fraction)`` for an old name, else an empty string."""
+    renamed = renamed_key(key)
+    if renamed is not None:
+        return f" ({key} {renamed})" if renamed.startswith("was ") else f" ({renamed})"
     pool = candidates if candidates is not None else list(config_keys())
     close = difflib.get_close_matches(key, pool, n=1, cutoff=0.75)
     return f" (did you mean {close[0]}?)" if close else ""

@@ -17,21 +17,21 @@ def lr_multiplier(progress: float, cfg: OptimConfig) -> float:
     """Multiplier on the peak lr at ``progress`` ∈ [0, 1]."""
     p = min(max(progress, 0.0), 1.0)
     floor = cfg.min_lr_ratio
-    if cfg.warmup > 0 and p < cfg.warmup:
-        return (p + 1e-3) / (cfg.warmup + 1e-3)  # never exactly zero: step 0 must move
+    if cfg.warmup_fraction > 0 and p < cfg.warmup_fraction:
+        return (p + 1e-3) / (cfg.warmup_fraction + 1e-3)  # never exactly zero: step 0 must move
     if cfg.schedule == "constant":
         return 1.0
-    span = max(1.0 - cfg.warmup, 1e-9)
-    t = (p - cfg.warmup) / span  # progress after warm-up, 0 → 1
+    span = max(1.0 - cfg.warmup_fraction, 1e-9)
+    t = (p - cfg.warmup_fraction) / span  # progress after warm-up, 0 → 1
     if cfg.schedule == "cosine":
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
     if cfg.schedule == "linear":
         return floor + (1 - floor) * (1 - t)
-    # wsd: warm-up, stable plateau, then a linear cool-down over the last `cooldown` of the budget
-    decay_start = 1.0 - cfg.cooldown
-    if p < decay_start or cfg.cooldown == 0:
+    # wsd: warm-up, stable plateau, then a linear cool-down over the last `cooldown_fraction` of the budget
+    decay_start = 1.0 - cfg.cooldown_fraction
+    if p < decay_start or cfg.cooldown_fraction == 0:
         return 1.0
-    return floor + (1 - floor) * (1.0 - (p - decay_start) / cfg.cooldown)
+    return floor + (1 - floor) * (1.0 - (p - decay_start) / cfg.cooldown_fraction)
 
 
 @dataclass

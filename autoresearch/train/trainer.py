@@ -175,7 +175,7 @@ class NanoTrainer:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             elapsed = time.perf_counter() - step_start
-            if state.step >= tcfg.warmup_steps or self.budget.deterministic:
+            if state.step >= tcfg.untimed_warmup_steps or self.budget.deterministic:
                 state.train_seconds += elapsed
             state.step += 1
             state.tokens += self.tokens_per_step
