@@ -3,6 +3,8 @@ to hold, shrink or flip at that size (the campaign test runs a real rung end to 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from autoresearch.campaign.judge import scale_verdict, scaled_model
@@ -42,3 +44,39 @@ def test_a_factor_must_be_a_whole_number():
 ])
 def test_an_effect_holds_shrinks_or_flips(effect, scaled, ci, verdict):
     assert scale_verdict(effect, scaled, *ci) == verdict
+
+
+@pytest.mark.parametrize("margin, gain, decision", [(0.0, 0.001, "candidate"), (0.0, -0.001, "discard"),
+                                                    (1.0, 0.010, "discard"), (1.0, 0.025, "candidate")])
+def test_the_screening_margin_decides_which_runs_go_on_to_validation(store, margin, gain, decision):
+    """Any gain over the incumbent on the screening seed is validated by default (the power goal);
+    ``critic.screening_margin`` asks for more, in noise floors."""
+    from types import SimpleNamespace
+
+    from autoresearch.campaign.judge import Judge
+    from autoresearch.campaign.schedule import Runs
+    from autoresearch.campaign.state import CampaignState
+    from autoresearch.config import compose, to_experiment_config
+    from autoresearch.result import COMPLETED, RunResult
+
+    cfg = to_experiment_config(compose(["+campaign=quickstart", f"critic.screening_margin={margin}"]))
+    campaign_id = store.upsert_campaign("c", {}, "quickstart", "/tmp/c")
+    seeds = [1, 2, 3, 4]
+    for seed, value in zip(seeds[:2], (4.00, 4.02)):  # noise floor σ = 0.0141
+        tid = store.add_trial(campaign_id, None, kind="baseline", seed=seed, overrides={}, config={},
+                              fingerprint="base", run_dir="")
+        store.finish_trial(tid, COMPLETED, {"val_bpb": value})
+    state = CampaignState(store, campaign_id, seeds)
+    hyp_id = store.add_hypothesis(campaign_id, {"overrides": {"optim.lr": 0.01}, "agent": "test"}, status="proposed",
+                                  fingerprint="h")
+    screen = store.add_trial(campaign_id, hyp_id, kind="hypothesis", seed=1, overrides={"optim.lr": 0.01}, config={},
+                             fingerprint="h", run_dir="")
+    result = RunResult(status=COMPLETED, val_bpb=4.00 - gain)
+    store.finish_trial(screen, COMPLETED, result.to_dict())
+    runner = SimpleNamespace(composer=SimpleNamespace(fingerprint=lambda overrides: "h" if overrides else "base"))
+    judge = Judge(cfg=cfg, store=store, state=state, runner=runner, space=None, campaign_dir=Path("/tmp/c"),
+                  seeds=seeds, timeout_s=60)
+    asked = next(judge.judge(screen, hyp_id, {"optim.lr": 0.01}, result), None)
+    judge.close()
+    assert store.trial(screen).decision == decision
+    assert isinstance(asked, Runs) if decision == "candidate" else asked is None

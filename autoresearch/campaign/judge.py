@@ -1,8 +1,8 @@
 """The judge: what a screening run means, and whether a hypothesis that beat it is real.
 
 Per hypothesis, in order:
-1. the screening run (first campaign seed) is compared with the incumbent: within the noise
-   floor → discarded; beyond it → a candidate;
+1. the screening run (first campaign seed) is compared with the incumbent: a gain of more than
+   ``critic.screening_margin`` noise floors (any gain, by default) → a candidate; else discarded;
 2. a candidate is re-run on K fresh seeds, paired with the incumbent's runs on the same seeds (the
    screening seed never enters the test, so the winner's curse of screening does not bias it);
 3. the critic's test + Benjamini–Hochberg (over every tested hypothesis) decide validated /
@@ -90,10 +90,12 @@ class Judge:
             self.store.set_trial_decision(trial_id, "discard", f"{result.status}")
             return
         gain = incumbent.bpb - result.val_bpb
-        if gain <= floor:
-            self.store.set_trial_decision(trial_id, "discard", f"Δ {gain:+.4f} within the noise floor {floor:.4f}")
+        needed = self.critic.screening_margin * floor
+        rule = f"{self.critic.screening_margin:g} × noise floor {floor:.4f}" if needed > 0 else "no gain"
+        if gain <= needed:
+            self.store.set_trial_decision(trial_id, "discard", f"Δ {gain:+.4f} ≤ {rule}")
             return
-        self.store.set_trial_decision(trial_id, "candidate", f"Δ {gain:+.4f} > noise floor {floor:.4f}: validating")
+        self.store.set_trial_decision(trial_id, "candidate", f"Δ {gain:+.4f} > {rule}: validating")
         yield from self.validate(hyp_id, overrides, trial_id)
 
     def resume_jobs(self) -> list[Job]:

@@ -351,11 +351,16 @@ class StatTestConfig:
 class CriticConfig:
     """What it takes to call something a discovery (``conf/critic/``)."""
 
-    # Welch, K = 7 and K + 1 baseline repeats: FDR <= 5 % and power >= 80 % at effects >= 2σ at every
-    # seed correlation measured (docs/MEASUREMENTS.md, "Seed correlation and the critic's power"). Fewer than
-    # 3 runs a side are never a verdict (critic.stats.MIN_RUNS). Needs len(campaign.seeds) >= K + 1.
+    # Welch, K = 7, K + 1 baseline repeats and any screening gain: FDR <= 5 % and power >= 80 % at
+    # effects >= 2σ at every seed correlation measured (docs/MEASUREMENTS.md, "Seed correlation and the
+    # critic's power"). Fewer than 3 runs a side are never a verdict (critic.stats.MIN_RUNS). Needs
+    # len(campaign.seeds) >= K + 1.
     noise_seeds: int = 8  # baseline repeats that measure the noise floor (and pair with the first validation)
     validation_seeds: int = 7  # K: re-runs of a candidate on campaign.seeds[1:1+K], beside the incumbent's
+    # A screening run goes on to validation when it beats the incumbent by more than this many noise
+    # floors σ. 0 (any gain) keeps the power goal: one σ fails a true 2σ effect about one time in four
+    # on its single seed; the price is validating about half of the no-effect hypotheses, not a quarter.
+    screening_margin: float = 0.0
     test: StatTestConfig = field(default_factory=StatTestConfig)
     fdr: float = 0.05  # Benjamini–Hochberg q across a campaign's hypotheses
     min_effect: float = 0.0  # smallest improvement (bpb) worth calling a discovery
@@ -367,6 +372,7 @@ class CriticConfig:
         p: list[ConfigProblem] = []
         _positive(p, f"{prefix}.noise_seeds", self.noise_seeds, allow_zero=True)
         _positive(p, f"{prefix}.validation_seeds", self.validation_seeds, allow_zero=True)
+        _positive(p, f"{prefix}.screening_margin", self.screening_margin, allow_zero=True)
         p += self.test.problems(f"{prefix}.test")
         _fraction(p, f"{prefix}.fdr", self.fdr)
         _positive(p, f"{prefix}.min_effect", self.min_effect, allow_zero=True)
