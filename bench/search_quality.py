@@ -454,8 +454,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--override", action="append", default=[], metavar="[SPACE:]KEY=VALUE",
                     help="a Hydra override of the base config (of SPACE's only, with the prefix); repeatable")
     ap.add_argument("--quick", action="store_true", help="smoke test: 4 trials, 1 repeat, 5 steps")
-    ap.add_argument("--from-json", type=Path, nargs="+", metavar="JSON",
-                    help="summarise and plot the runs saved by earlier invocations (e.g. one per space) instead of training")
+    ap.add_argument("--from-json", nargs="+", metavar="JSON[:AGENTS]",
+                    help="summarise and plot the runs saved by earlier invocations (e.g. one per space) instead of "
+                         "training; JSON:random,tpe takes only those agents' runs from that file")
     args = ap.parse_args(argv)
     if args.from_json:
         return _from_json(args)
@@ -534,16 +535,18 @@ def _from_json(args: argparse.Namespace) -> int:
     runs: list[SearchRun] = []
     saved_args: list[dict[str, Any]] = []
     unfinished = 0
-    for path in args.from_json:
+    for spec in args.from_json:
+        path, agents = _json_spec(spec)
         saved = json.loads(path.read_text())
-        runs += [SearchRun(**r) for r in saved["runs"]]
+        runs += [SearchRun(**r) for r in saved["runs"] if agents is None or r["agent"] in agents]
         saved_args.append(saved["args"])
         unfinished += bool(saved.get("partial"))
+    _check_merge(runs)
     agents = [a for a in AGENTS if any(r.agent == a for r in runs)]
     trials = max(int(a["trials"]) for a in saved_args)
     settings = sorted({f"{a['steps']} steps, {a['eval_bytes']} eval bytes" for a in saved_args})
     overrides = sorted({o for a in saved_args for o in a.get("override", [])})
-    header = [f"# search_quality, merged from {len(args.from_json)} saved files: {', '.join(dict.fromkeys(r.space for r in runs))}; "
+    header = [f"# search_quality, merged from {len(args.from_json)} saved files ({' '.join(args.from_json)}): {', '.join(dict.fromkeys(r.space for r in runs))}; "
               f"agents {', '.join(agents)}; {trials} trials per search; {'; '.join(settings)}; tiny model "
               f"{'x'.join(str(v) for v in TINY.values())}; seeds {sorted({r.repeat for r in runs})}"
               + (f"; base overrides {' '.join(overrides)}" if overrides else ""),
@@ -555,6 +558,34 @@ def _from_json(args: argparse.Namespace) -> int:
         trials = reached
     _write(args.out, "\n".join(header), runs, agents, trials)
     return 0
+
+
+def _json_spec(spec: str) -> tuple[Path, Optional[set[str]]]:
+    """``DIR/search_quality.json:random,tpe`` → the path and the agents to take from it (None: all)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail and all(a in AGENTS for a in tail.split(",")):
+        return Path(head), set(tail.split(","))
+    return Path(spec), None
+
+
+def _check_merge(runs: list[SearchRun]) -> None:
+    """Refuse a merge that counts a search twice, or pairs repeats whose objectives differ.
+
+    Runs from different invocations are paired by (space, repeat); that is only fair when each
+    invocation trained the same objective, which the baseline (trained in each) shows.
+    """
+    seen: dict[tuple[str, str, int], int] = {}
+    baselines: dict[tuple[str, int], float] = {}
+    for r in runs:
+        key = (r.space, r.agent, r.repeat)
+        if key in seen:
+            raise SystemExit(f"the merged files hold {r.agent} on {r.space}, repeat {r.repeat}, twice; "
+                             f"select agents per file with JSON:AGENTS")
+        seen[key] = 1
+        other = baselines.setdefault((r.space, r.repeat), r.baseline)
+        if abs(other - r.baseline) > 1e-9:
+            raise SystemExit(f"{r.space} repeat {r.repeat}: baselines {other} and {r.baseline} differ between the "
+                             f"merged files, so their searches did not share an objective")
 
 
 if __name__ == "__main__":
