@@ -259,6 +259,7 @@ class SearchRun:
     baseline: float
     values: list[float] = field(default_factory=list)  # val_bpb per trial, in order (NaN = diverged)
     proposers: list[str] = field(default_factory=list)
+    configs: list[dict[str, Any]] = field(default_factory=list)  # each trial's overrides (what was found, not just how well)
     refusals: int = 0
     seconds: float = 0.0
 
@@ -325,6 +326,7 @@ def search(kind: str, objective: Objective, *, trials: int, seed: int, repeat: i
         agent.observe(record)
         run.values.append(value)
         run.proposers.append(checked.agent)
+        run.configs.append(dict(checked.overrides))
         if on_trial is not None:
             run.seconds = time.perf_counter() - started
             on_trial(run)
