@@ -259,6 +259,7 @@ class SearchRun:
     baseline: float
     values: list[float] = field(default_factory=list)  # val_bpb per trial, in order (NaN = diverged)
     proposers: list[str] = field(default_factory=list)
+    configs: list[dict[str, Any]] = field(default_factory=list)  # each trial's overrides (what was found, not just how well)
     refusals: int = 0
     seconds: float = 0.0
 
@@ -325,6 +326,7 @@ def search(kind: str, objective: Objective, *, trials: int, seed: int, repeat: i
         agent.observe(record)
         run.values.append(value)
         run.proposers.append(checked.agent)
+        run.configs.append(dict(checked.overrides))
         if on_trial is not None:
             run.seconds = time.perf_counter() - started
             on_trial(run)
@@ -413,28 +415,44 @@ def _median_reach(hits: list[Optional[int]], trials: int) -> str:
 
 
 def plot(runs: list[SearchRun], agents: list[str], trials: int, path: Path) -> None:
+    """Best-so-far curves per space: the whole range above, and below a close-up of the last stretch,
+    with random search's final best (dashed) and the ⅓-of-the-budget mark (dotted), where the
+    differences between agents are a few hundredths of a bit per byte."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     spaces = list(dict.fromkeys(r.space for r in runs))
-    fig, axes = plt.subplots(1, len(spaces), figsize=(6 * len(spaces), 4.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(spaces), figsize=(6 * len(spaces), 8), squeeze=False)
     x = np.arange(1, trials + 1)
-    for ax, space in zip(axes[0], spaces):
+    for col, space in enumerate(spaces):
+        curves = {}
         for a in agents:
             rs = [r for r in runs if r.space == space and r.agent == a]
-            if not rs:
-                continue
-            c = np.array([r.best_so_far(trials) for r in rs])
-            mean, sd = c.mean(axis=0), (c.std(axis=0, ddof=1) if len(c) > 1 else np.zeros(trials))
-            ax.plot(x, mean, label=a, lw=2 if a in ("hybrid", "tpe") else 1.3)
-            ax.fill_between(x, mean - sd, mean + sd, alpha=0.12)
-        ax.set_title(f"{space} ({len({r.repeat for r in runs if r.space == space})} repeats)")
-        ax.set_xlabel("trials")
-        ax.set_ylabel("best val_bpb so far (mean ± sd)")
-        ax.grid(alpha=0.3)
-        ax.legend()
+            if rs:
+                curves[a] = np.array([r.best_so_far(trials) for r in rs])
+        for row, ax in enumerate(axes[:, col]):
+            for a, c in curves.items():
+                mean, sd = c.mean(axis=0), (c.std(axis=0, ddof=1) if len(c) > 1 else np.zeros(trials))
+                ax.plot(x, mean, label=a, lw=2 if a in ("hybrid", "tpe") else 1.3)
+                ax.fill_between(x, mean - sd, mean + sd, alpha=0.12)
+            if row == 1 and curves:
+                low = min(c.mean(axis=0)[-1] for c in curves.values())
+                third = max(1, trials // 3)
+                high = max(c.mean(axis=0)[third - 1] for c in curves.values())
+                pad = 0.15 * max(high - low, 1e-3)
+                ax.set_ylim(low - pad, high + pad)
+                ax.axvline(third, color="grey", ls=":", lw=1)
+                if "random" in curves:
+                    ax.axhline(curves["random"].mean(axis=0)[-1], color="grey", ls="--", lw=1, label="random's final best")
+                ax.set_title(f"{space}: close-up (dotted: {third} trials = ⅓)")
+            else:
+                ax.set_title(f"{space} ({len({r.repeat for r in runs if r.space == space})} repeats)")
+            ax.set_xlabel("trials")
+            ax.set_ylabel("best val_bpb so far (mean ± sd)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -454,8 +472,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--override", action="append", default=[], metavar="[SPACE:]KEY=VALUE",
                     help="a Hydra override of the base config (of SPACE's only, with the prefix); repeatable")
     ap.add_argument("--quick", action="store_true", help="smoke test: 4 trials, 1 repeat, 5 steps")
-    ap.add_argument("--from-json", type=Path, nargs="+", metavar="JSON",
-                    help="summarise and plot the runs saved by earlier invocations (e.g. one per space) instead of training")
+    ap.add_argument("--from-json", nargs="+", metavar="JSON[:AGENTS]",
+                    help="summarise and plot the runs saved by earlier invocations (e.g. one per space) instead of "
+                         "training; JSON:random,tpe takes only those agents' runs from that file")
     args = ap.parse_args(argv)
     if args.from_json:
         return _from_json(args)
@@ -534,16 +553,18 @@ def _from_json(args: argparse.Namespace) -> int:
     runs: list[SearchRun] = []
     saved_args: list[dict[str, Any]] = []
     unfinished = 0
-    for path in args.from_json:
+    for spec in args.from_json:
+        path, agents = _json_spec(spec)
         saved = json.loads(path.read_text())
-        runs += [SearchRun(**r) for r in saved["runs"]]
+        runs += [SearchRun(**r) for r in saved["runs"] if agents is None or r["agent"] in agents]
         saved_args.append(saved["args"])
         unfinished += bool(saved.get("partial"))
+    _check_merge(runs)
     agents = [a for a in AGENTS if any(r.agent == a for r in runs)]
     trials = max(int(a["trials"]) for a in saved_args)
     settings = sorted({f"{a['steps']} steps, {a['eval_bytes']} eval bytes" for a in saved_args})
     overrides = sorted({o for a in saved_args for o in a.get("override", [])})
-    header = [f"# search_quality, merged from {len(args.from_json)} saved files: {', '.join(dict.fromkeys(r.space for r in runs))}; "
+    header = [f"# search_quality, merged from {len(args.from_json)} saved files ({' '.join(args.from_json)}): {', '.join(dict.fromkeys(r.space for r in runs))}; "
               f"agents {', '.join(agents)}; {trials} trials per search; {'; '.join(settings)}; tiny model "
               f"{'x'.join(str(v) for v in TINY.values())}; seeds {sorted({r.repeat for r in runs})}"
               + (f"; base overrides {' '.join(overrides)}" if overrides else ""),
@@ -555,6 +576,34 @@ def _from_json(args: argparse.Namespace) -> int:
         trials = reached
     _write(args.out, "\n".join(header), runs, agents, trials)
     return 0
+
+
+def _json_spec(spec: str) -> tuple[Path, Optional[set[str]]]:
+    """``DIR/search_quality.json:random,tpe`` → the path and the agents to take from it (None: all)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail and all(a in AGENTS for a in tail.split(",")):
+        return Path(head), set(tail.split(","))
+    return Path(spec), None
+
+
+def _check_merge(runs: list[SearchRun]) -> None:
+    """Refuse a merge that counts a search twice, or pairs repeats whose objectives differ.
+
+    Runs from different invocations are paired by (space, repeat); that is only fair when each
+    invocation trained the same objective, which the baseline (trained in each) shows.
+    """
+    seen: dict[tuple[str, str, int], int] = {}
+    baselines: dict[tuple[str, int], float] = {}
+    for r in runs:
+        key = (r.space, r.agent, r.repeat)
+        if key in seen:
+            raise SystemExit(f"the merged files hold {r.agent} on {r.space}, repeat {r.repeat}, twice; "
+                             f"select agents per file with JSON:AGENTS")
+        seen[key] = 1
+        other = baselines.setdefault((r.space, r.repeat), r.baseline)
+        if abs(other - r.baseline) > 1e-9:
+            raise SystemExit(f"{r.space} repeat {r.repeat}: baselines {other} and {r.baseline} differ between the "
+                             f"merged files, so their searches did not share an objective")
 
 
 if __name__ == "__main__":

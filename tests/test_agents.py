@@ -147,11 +147,16 @@ def test_playbook_skips_ideas_outside_the_space_and_no_ops(base):
     # base already uses rope → "rope_over_learned" would change nothing; qk_norm etc. are not in the space
     assert "playbook idea rope_over_learned" not in ideas
     assert all(set(h.overrides) <= set(space.parameters) for h in hyps)
-    # a kept RoPE-base change ranks the other RoPE-base idea first
-    assert ideas[:2] == ["playbook idea rope_base_large", "playbook idea rope_base_small"]
+    # the learning-rate ideas come first; then a kept RoPE-base change ranks the other RoPE-base idea next
+    hyps = run_agent(PlaybookAgent.from_config(PlaybookAgentConfig()), space, base, 8, kept=lambda i: True)
+    ideas = [h.rationale.split(":")[0] for h in hyps]
+    assert ideas[0] == "playbook idea lr_x3"
+    i = ideas.index("playbook idea rope_base_large")
+    assert ideas[i + 1] == "playbook idea rope_base_small", ideas
     discarded = PlaybookAgent.from_config(PlaybookAgentConfig())
-    ideas = [h.rationale.split(":")[0] for h in run_agent(discarded, space, base, 2, kept=lambda i: False)]
-    assert ideas[1] != "playbook idea rope_base_small"  # … a discarded one ranks it down
+    ideas = [h.rationale.split(":")[0] for h in run_agent(discarded, space, base, 3, kept=lambda i: False)]
+    i = ideas.index("playbook idea rope_base_large")
+    assert ideas[i + 1] != "playbook idea rope_base_small"  # … a discarded one ranks it down
 
 
 def test_playbook_builds_on_the_incumbent_and_sets_parent(base):
@@ -160,13 +165,44 @@ def test_playbook_builds_on_the_incumbent_and_sets_parent(base):
     incumbent = TrialRecord(trial_id=7, overrides={"optim.lr": 0.004}, status="completed", val_bpb=2.4, kept=True)
     h = agent.propose(ctx_for(space, base, [incumbent], incumbent=incumbent)).hypothesis
     assert h is not None and h.parent == 7
-    # the kept lr change ranks the lr ideas first, and "double it" doubles the incumbent's value
-    assert h.rationale.startswith("playbook idea higher_lr")
-    assert h.overrides == {"optim.lr": 0.008}
-    h2 = agent.propose(ctx_for(space, base, [incumbent], incumbent=incumbent)).hypothesis
-    assert h2.overrides == {"optim.lr": 0.002}
-    h3 = agent.propose(ctx_for(space, base, [incumbent], incumbent=incumbent)).hypothesis
+    # the kept lr change ranks the lr ideas first; ×3 passes the range's top (0.01), so it probes the top,
+    # ×10 would too (a repeat: skipped), then ÷3, ×2 and ÷2 of the incumbent's value
+    assert h.rationale.startswith("playbook idea lr_x3") and h.overrides == {"optim.lr": 0.01}
+    history = [incumbent]
+    for i, want in enumerate((0.00133333, 0.008)):  # two discarded lr steps then rank the other ideas up
+        history.append(TrialRecord(trial_id=8 + i, overrides=h.overrides, status="completed", val_bpb=2.45,
+                                   rationale=h.rationale))
+        h = agent.propose(ctx_for(space, base, history, incumbent=incumbent)).hypothesis
+        assert h.overrides == {"optim.lr": want}, (i, h)
+    history.append(TrialRecord(trial_id=10, overrides=h.overrides, status="completed", val_bpb=2.45, rationale=h.rationale))
+    ctx = ctx_for(space, base, history, incumbent=incumbent)
+    h3 = agent.propose(ctx).hypothesis
     assert h3.overrides["optim.lr"] == 0.004 and len(h3.overrides) == 2  # other ideas keep the incumbent's lr
+
+
+def test_playbook_sweeps_the_learning_rate_first_on_a_log_scale(base):
+    """lr searchable: ×3, then ×10 on the kept incumbent, then ÷3 — a decade-wide search before any other idea."""
+    space = SearchSpace.load("quickstart")
+    agent = PlaybookAgent.from_config(PlaybookAgentConfig())
+    b = {**base, "optim.lr": 3e-4}
+    history: list[TrialRecord] = []
+    incumbent = None
+    lrs = []
+    for i, value in enumerate((2.0, 1.5, 1.8)):  # ×3 kept, ×10 kept, ÷3 discarded
+        h = agent.propose(ctx_for(space, b, history, incumbent=incumbent)).hypothesis
+        assert h.rationale.startswith("playbook idea lr_"), h.rationale
+        assert set(h.overrides) == {"optim.lr"}
+        lrs.append(h.overrides["optim.lr"])
+        rec = TrialRecord(trial_id=i, overrides=h.overrides, status="completed", val_bpb=value, agent=h.agent,
+                          rationale=h.rationale, kept=value < (incumbent.val_bpb if incumbent else 2.5))
+        history.append(rec)
+        incumbent = rec if rec.kept else incumbent
+    assert lrs == [9e-4, 9e-3, 3e-3]  # rounded to 6 significant digits, no 0.0029999…
+    # without lr in the space the architecture ideas lead
+    arch = SearchSpace.load("arch_basics")
+    assert "optim.lr" not in arch.parameters
+    first = PlaybookAgent.from_config(PlaybookAgentConfig()).propose(ctx_for(arch, base)).hypothesis
+    assert not first.rationale.startswith("playbook idea lr_") and "optim.lr" not in first.overrides
 
 
 def test_playbook_inactive_incumbent_keys_are_dropped(base):
@@ -175,7 +211,7 @@ def test_playbook_inactive_incumbent_keys_are_dropped(base):
     incumbent = TrialRecord(trial_id=3, overrides={"model.rope_base": 50000.0}, status="completed", val_bpb=2.4, kept=True)
     ctx = ctx_for(space, base, [incumbent], incumbent=incumbent)
     hyps = []
-    for _ in range(4):
+    for _ in range(8):  # the learning-rate ideas come first
         h = agent.propose(ctx).hypothesis
         hyps.append(h)
     alibi = [h for h in hyps if h.overrides.get("model.pos_encoding") == "alibi"]
@@ -265,15 +301,48 @@ def test_hybrid_interleave_respects_the_share():
         assert sum(turns) == int(round(share * n)), (share, turns)
 
 
+class _Stub:
+    """An agent that always proposes; ``initialising`` as a Bayes lead reports it."""
+
+    def __init__(self, name: str, initialising: bool = False):
+        self.name, self.initialising, self.n = name, initialising, 0
+
+    def propose(self, ctx):
+        from autoresearch.search import Proposal
+
+        self.n += 1
+        return Proposal(hypothesis=Hypothesis(overrides={"optim.lr": 1e-3 * self.n}, agent=self.name))
+
+    def observe(self, record):
+        pass
+
+
+def test_hybrid_partner_leads_until_the_lead_has_a_model(base):
+    lead, partner = _Stub("bayes", initialising=True), _Stub("playbook")
+    h = HybridAgent(lead=lead, partner=partner, share=0.3)
+    ctx = ctx_for(SearchSpace.load("quickstart"), base)
+    who = [h.propose(ctx).hypothesis.agent for _ in range(3)]
+    assert who == ["playbook"] * 3  # the lead is still quasi-random: the partner's priors go first
+    lead.initialising = False
+    who = [h.propose(ctx).hypothesis.agent for _ in range(7)]  # slots 3..9: the share applies again
+    assert who == ["bayes" if not h.partner_turn(i) else "playbook" for i in range(3, 10)]
+    assert who.count("bayes") == 4
+    alone = HybridAgent(lead=_Stub("bayes", initialising=True), partner=_Stub("playbook"), share=0.0)
+    assert [alone.propose(ctx).hypothesis.agent for _ in range(3)] == ["bayes"] * 3  # share 0 = Ax alone
+
+
 def test_hybrid_with_playbook_partner(base):
     space = SearchSpace.load("quickstart")
     cfg = AgentConfig(kind="hybrid", partner_kind="playbook", partner_share=0.3)
-    cfg.bayes.sobol_trials = 50  # stay in Sobol: this test is about the interleave, not BoTorch
+    cfg.bayes.sobol_trials = 3
     agent = make_agent(cfg, space, base)
-    hyps = run_agent(agent, space, base, 10)
+    hyps = run_agent(agent, space, base, 6)
     who = [h.agent for h in hyps]
-    assert who.count("playbook") == 3 and who.count("bayes") == 7, who
-    assert agent.lead.ax_trials and len(agent.lead.ax_trials) == 11  # 10 trials + the baseline
+    # the playbook proposes until Ax has its 3 initial trials (its own count them), then the interleave
+    assert who[:3] == ["playbook"] * 3 and "bayes" in who[3:], who
+    assert not agent.lead.initialising
+    assert who == ["playbook"] * 3 + ["playbook" if agent.partner_turn(i) else "bayes" for i in range(3, 6)]
+    assert agent.lead.ax_trials and len(agent.lead.ax_trials) == 7  # 6 trials + the baseline
     assert agent.fallback_reason is None
 
 

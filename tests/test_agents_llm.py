@@ -237,9 +237,10 @@ def test_prompt_stays_within_the_token_budget(llm_server, space, base):
 def test_hybrid_falls_back_to_the_playbook_when_the_server_dies(llm_server, space, base, caplog):
     calls: list[AgentCall] = []
     cfg = AgentConfig(kind="hybrid", partner_kind="llm", partner_share=0.5, llm=llm_cfg(llm_server),
-                      bayes=BayesAgentConfig(sobol_trials=50))
+                      bayes=BayesAgentConfig(sobol_trials=2))
     agent = make_agent(cfg, space, base, on_call=calls.append)
-    llm_server.script(Reply.answer({"model.rope_base": 30000}), Reply.answer({"model.rope_base": 3000}))
+    llm_server.script(Reply.answer({"model.rope_base": 30000}), Reply.answer({"model.rope_base": 3000}),
+                      Reply.answer({"model.rope_base": 60000}))
     hist: list[TrialRecord] = []
 
     def step(i):
@@ -252,7 +253,7 @@ def test_hybrid_falls_back_to_the_playbook_when_the_server_dies(llm_server, spac
         return h.agent
 
     who = [step(i) for i in range(4)]
-    assert who == ["bayes", "llm", "bayes", "llm"]
+    assert who == ["llm", "llm", "bayes", "llm"]  # the partner proposes until Ax has its 2 initial trials
     llm_server.stop()
     with caplog.at_level(logging.WARNING):
         who += [step(i) for i in range(4, 8)]

@@ -88,3 +88,25 @@ def test_quick_run_writes_a_sane_table_json_and_plot(bench, tmp_path, capsys):
     bench.main(["--from-json", str(tmp_path / "search_quality.json"), "--out", str(again)])
     merged = (again / "search_quality.txt").read_text()
     assert "merged from 1 saved files" in merged and merged.split("\n## ", 1)[1] == table.split("\n## ", 1)[1]
+
+
+def test_merge_selects_agents_per_file_and_refuses_unfair_pairs(bench, tmp_path):
+    def saved(name, runs):
+        path = tmp_path / name
+        path.write_text(json.dumps({"args": {"trials": 2, "steps": 5, "eval_bytes": 2048}, "partial": False,
+                                    "runs": [dict(space="quickstart", agent=a, repeat=0, baseline=b, values=[3.0, 2.0])
+                                             for a, b in runs]}))
+        return str(path)
+
+    before = saved("before.json", [("random", 4.0), ("hybrid", 4.0)])
+    after = saved("after.json", [("hybrid", 4.0)])
+    assert bench._json_spec(f"{before}:random,tpe") == (Path(before), {"random", "tpe"})
+    assert bench._json_spec(before) == (Path(before), None)
+    out = tmp_path / "merged"
+    bench.main(["--from-json", f"{before}:random", after, "--out", str(out)])
+    assert "| hybrid | " in (out / "search_quality.txt").read_text()
+    with pytest.raises(SystemExit, match="twice"):  # the before file's hybrid and the after file's
+        bench.main(["--from-json", before, after, "--out", str(out)])
+    other = saved("other.json", [("tpe", 4.5)])  # another objective: a different baseline at the same repeat
+    with pytest.raises(SystemExit, match="did not share an objective"):
+        bench.main(["--from-json", f"{before}:random", other, "--out", str(out)])

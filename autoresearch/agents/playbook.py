@@ -241,8 +241,15 @@ class PlaybookAgent:
                 if isinstance(start, bool) or not isinstance(start, (int, float)):
                     return None
                 value: Any = start * spec["times"]
+                if params[key].type == "range":
+                    # A step past the range goes to its edge: ×3 from near the top still probes the
+                    # largest value the space allows (and is a no-op, skipped, once there).
+                    lo, hi = params[key].bounds
+                    value = min(max(value, lo), hi)
                 if params[key].value_type == "int":
                     value = int(round(value))
+                else:
+                    value = float(f"{value:.6g}")  # ×3 then ×⅓ lands back on the same value, not next to it
             else:
                 value = spec
             values[key] = value
