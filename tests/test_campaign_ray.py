@@ -9,7 +9,6 @@ failure, runs it once more on a node that is left, and finishes with every hypot
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import psutil
