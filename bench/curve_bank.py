@@ -225,10 +225,12 @@ def replay(args: argparse.Namespace) -> None:
         handler.setLevel(logging.WARNING)
     cfg = EarlyStoppingConfig(
         min_progress=args.min_progress, min_curves=args.min_curves, delta=args.delta,
-        margin=args.margin, noise_margin=args.noise_margin, percentile=args.percentile, eta=args.eta,
+        margin=args.margin, noise_margin=args.noise_margin, slope_noise=args.slope_noise,
+        percentile=args.percentile, eta=args.eta,
     )
     print(f"{args.shuffles} arrival orders (seed {args.seed}); min_progress={cfg.min_progress} "
           f"min_curves={cfg.min_curves} delta={cfg.delta} noise_margin={cfg.noise_margin} "
+          f"slope_noise={cfg.slope_noise} "
           f"percentile={cfg.percentile} eta={cfg.eta}; stoppers told "
           + (f"the noise floor of the first {args.floor_repeats} baseline repeats" if args.floor_repeats
              else "no noise floor (measured from finished curves)")
@@ -299,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--delta", type=float, default=EarlyStoppingConfig.delta)
     ap.add_argument("--margin", type=float, default=EarlyStoppingConfig.margin)
     ap.add_argument("--noise-margin", type=float, default=EarlyStoppingConfig.noise_margin)
+    ap.add_argument("--slope-noise", type=float, default=EarlyStoppingConfig.slope_noise)
     ap.add_argument("--floor-repeats", type=int, default=0, metavar="N",
                     help="tell the stoppers the noise floor of the bank's first N baseline repeats "
                          "(what a campaign with N noise seeds knows); 0: they measure noise from the curves")
