@@ -4,6 +4,7 @@
     python bench/curve_bank.py                     # replay none / percentile / curve / halving on both banks
     python bench/curve_bank.py --synthetic 40      # replay on synthetic curves (no bank needed)
     python bench/curve_bank.py --add-noise 10 --bank bench/curve_bank.json  # more baseline repeats
+    python bench/curve_bank.py --record --resume ... # the same record command: carry on where it stopped
 
 ``--record`` samples configurations of a shipped search space (default ``quickstart``) with
 ``--seed``, trains each to its full budget through ``autoresearch.experiment.run_experiment``
@@ -106,12 +107,18 @@ def record(args: argparse.Namespace) -> None:
         seen.add(key)
         runs.append((f"config{len(runs) - len(noise_seeds):03d}", Hypothesis(overrides=point).override_strings()))
 
-    bank = CurveBank(curves={}, noise=[], overrides={}, meta={
-        "campaign": args.campaign, "search_space": space.name, "base_overrides": base_overrides,
-        "budget": budget, "seed": args.seed, "baseline_overrides": pinned, "noise_seeds": [],
-    })
+    meta = {"campaign": args.campaign, "search_space": space.name, "base_overrides": base_overrides,
+            "budget": budget, "seed": args.seed, "baseline_overrides": pinned, "noise_seeds": []}
+    bank = CurveBank(curves={}, noise=[], overrides={}, meta=meta)
+    spent = 0.0
+    if args.resume and Path(args.bank).is_file():
+        bank, runs = _resume(CurveBank.load(args.bank), runs, meta, args.bank)
+        spent = float(bank.meta.get("record_seconds", 0.0))
     started = time.perf_counter()
     for name, extra, result, curve in _train(runs, base_overrides):
+        if name.startswith("check_"):
+            _check_reproduces(bank, result.val_bpb, args.bank)
+            continue
         if result.status != "completed" or len(curve) < 2:
             continue  # diverged or crashed configs have no full curve to replay
         if name.startswith("baseline"):
@@ -120,11 +127,52 @@ def record(args: argparse.Namespace) -> None:
         else:
             bank.curves[name] = curve
             bank.overrides[name] = extra
-        # Saved after every run: a recording cut short (a shared machine, a deadline) keeps what it trained.
-        bank.meta["record_seconds"] = round(time.perf_counter() - started, 1)
+        # Saved after every run: a recording cut short (a shared machine, a deadline) keeps what it
+        # trained, and --resume carries on from there.
+        bank.meta["record_seconds"] = round(spent + time.perf_counter() - started, 1)
         bank.save(args.bank)
     bank.save(args.bank)
     print(f"wrote {args.bank}: {len(bank.curves)} curves, {len(bank.noise)} baseline repeats")
+
+
+def _resume(bank: CurveBank, runs: list[tuple[str, list[str]]], meta: dict,
+            path: Path) -> tuple[CurveBank, list[tuple[str, list[str]]]]:
+    """What is left of ``runs`` after the part of them a cut-short recording already stored.
+
+    A bank is only extended with runs of the same recording: same campaign, overrides, sampling
+    seed and baseline, and the same configurations sampled so far (checked name by name), so a
+    later change of a search space or default cannot slip into a half-recorded bank. Runs are
+    trained in order, so everything up to the last stored one was tried (a diverged config left no
+    curve and is not retried). The first baseline repeat is trained again first and must reproduce
+    its stored val_bpb, as for ``--add-noise``.
+    """
+    for key in ("campaign", "base_overrides", "seed", "baseline_overrides"):
+        if bank.meta.get(key) != meta[key]:
+            sys.exit(f"{path}: recorded with {key}={bank.meta.get(key)!r}, this command gives {meta[key]!r}; "
+                     "resume with the bank's own record command")
+    planned = dict(runs)
+    for name, extra in bank.overrides.items():
+        if planned.get(name) != extra:
+            sys.exit(f"{path}: {name} was recorded as {extra}, sampling now gives {planned.get(name)}; "
+                     "the search space changed since recording. Record a new bank instead.")
+    names = [name for name, _ in runs]
+    stored = set(bank.curves) | {f"baseline_seed{s}" for s in bank.meta.get("noise_seeds", [])}
+    done = max((names.index(n) for n in stored if n in planned), default=-1)
+    left = runs[done + 1:]
+    log.warning("%s: %d curves and %d baseline repeats stored, %d runs left", path, len(bank.curves),
+                len(bank.noise), len(left))
+    if left and bank.noise:
+        first = bank.meta["noise_seeds"][0]
+        left.insert(0, (f"check_seed{first}", [f"seed={first}", *bank.meta["baseline_overrides"]]))
+    return bank, left
+
+
+def _check_reproduces(bank: CurveBank, val_bpb: float, path: Path) -> None:
+    """Stop unless the first baseline repeat, trained again now, gives its recorded val_bpb."""
+    if not math.isclose(val_bpb, bank.noise[0], rel_tol=0, abs_tol=1e-9):
+        sys.exit(f"{path}: baseline seed {bank.meta['noise_seeds'][0]} gives val_bpb {val_bpb:.6f} now, "
+                 f"{bank.noise[0]:.6f} when recorded; the code or a default changed since. "
+                 "Record a new bank rather than mix two.")
 
 
 def _seed_of(overrides: list[str]) -> int:
@@ -177,10 +225,12 @@ def replay(args: argparse.Namespace) -> None:
         handler.setLevel(logging.WARNING)
     cfg = EarlyStoppingConfig(
         min_progress=args.min_progress, min_curves=args.min_curves, delta=args.delta,
-        margin=args.margin, noise_margin=args.noise_margin, percentile=args.percentile, eta=args.eta,
+        margin=args.margin, noise_margin=args.noise_margin, slope_noise=args.slope_noise,
+        percentile=args.percentile, eta=args.eta,
     )
     print(f"{args.shuffles} arrival orders (seed {args.seed}); min_progress={cfg.min_progress} "
           f"min_curves={cfg.min_curves} delta={cfg.delta} noise_margin={cfg.noise_margin} "
+          f"slope_noise={cfg.slope_noise} "
           f"percentile={cfg.percentile} eta={cfg.eta}; stoppers told "
           + (f"the noise floor of the first {args.floor_repeats} baseline repeats" if args.floor_repeats
              else "no noise floor (measured from finished curves)")
@@ -238,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget-value", type=float, default=200)
     ap.add_argument("--eval-points", type=int, default=10)
     ap.add_argument("--override", action="append", default=[], help="extra Hydra override for every run")
+    ap.add_argument("--resume", action="store_true",
+                    help="--record: extend the bank at --bank (a recording cut short, or more --configs) "
+                         "instead of starting it again")
     ap.add_argument("--add-noise", type=int, default=0, metavar="N",
                     help="append N baseline repeats (fresh seeds) to the recorded bank's noise floor")
     # replay
@@ -248,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--delta", type=float, default=EarlyStoppingConfig.delta)
     ap.add_argument("--margin", type=float, default=EarlyStoppingConfig.margin)
     ap.add_argument("--noise-margin", type=float, default=EarlyStoppingConfig.noise_margin)
+    ap.add_argument("--slope-noise", type=float, default=EarlyStoppingConfig.slope_noise)
     ap.add_argument("--floor-repeats", type=int, default=0, metavar="N",
                     help="tell the stoppers the noise floor of the bank's first N baseline repeats "
                          "(what a campaign with N noise seeds knows); 0: they measure noise from the curves")

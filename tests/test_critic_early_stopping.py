@@ -384,7 +384,8 @@ def test_replay_on_the_recorded_bank_of_each_shipped_space(space):
     each replays through the shipped curve stopper (here on its first 10 curves, one order)."""
     bank = CurveBank.load(Path(__file__).resolve().parents[1] / "bench" / f"curve_bank_{space}_seed7.json")
     assert bank.meta["search_space"] == space and bank.meta["seed"] == 7
-    assert bank.meta["budget"]["kind"] == "steps" and len(bank.noise) >= 5 and len(bank.curves) >= 10
+    # Complete banks (bench/curve_bank.py --record --resume): 24-30 curves, 13 baseline repeats.
+    assert bank.meta["budget"]["kind"] == "steps" and len(bank.noise) >= 13 and len(bank.curves) >= 24
     curves = list(bank.curves.values())[:10]
     rows = replay_strategies(curves, EarlyStoppingConfig(), strategies=["halving", "curve"], shuffles=1,
                              noise_std=bank.noise_std)
@@ -392,3 +393,35 @@ def test_replay_on_the_recorded_bank_of_each_shipped_space(space):
         assert 0.0 < row.compute_used <= 1.0 and 0.0 <= row.regret_mean < math.inf
     assert rows[0].stopped_mean > 0  # halving always drops someone among 10
     assert rows[1].decision_seconds_mean > 0
+
+
+def test_slope_rule_allows_for_the_measured_evaluation_noise(bank):
+    """"Falls faster than every finished curve" must not fire on noise: with ``slope_noise`` k a
+    trial's slope has to beat the steepest finished one by k·√2·σ/Δp (σ the evaluation noise
+    measured on the finished curves, √2 because a slope over Δp differs two noisy evaluations).
+    Inside that allowance the model judges the trial; beyond it the trial is still not judged. The
+    allowance is in units of the measured noise, so rescaling val_bpb leaves every decision as it was."""
+    finished, _, _ = bank
+    ranked = sorted(finished.values(), key=lambda c: c[-1][1])
+    middle = ranked[len(ranked) // 2]
+    i = 6  # decide at the 7th evaluation, late in the curve where slopes are small
+    (p0, v0), (p1, _) = middle[i - 1], middle[i]
+    steepest = min((c[i][1] - c[i - 1][1]) / (p1 - p0) for c in finished.values())
+    slack = math.sqrt(2.0) * evaluation_noise(finished.values()) / (p1 - p0)
+
+    def trial(excess):  # the middle curve up to p0, then steeper than every finished curve by `excess`
+        return middle[:i] + [(p1, v0 + (steepest - excess) * (p1 - p0))]
+
+    def rescaled(curve, k):
+        return [(p, 3.0 + k * (v - 3.0)) for p, v in curve]
+
+    for k in (1.0, 10.0):
+        peers = {n: rescaled(c, k) for n, c in finished.items()}
+        incumbent = min(c[-1][1] for c in peers.values())
+        strict = CurveStopper(EarlyStoppingConfig(min_curves=3, slope_noise=0.0))
+        allowing = CurveStopper(EarlyStoppingConfig(min_curves=3, slope_noise=1.0))
+        within, beyond = rescaled(trial(0.5 * slack), k), rescaled(trial(2.0 * slack), k)
+        assert "falls faster than every finished curve" in strict.should_stop(99, within, peers, incumbent).reason
+        judged = allowing.should_stop(99, within, peers, incumbent)
+        assert judged.predicted is not None and "falls faster" not in judged.reason
+        assert "falls faster than every finished curve" in allowing.should_stop(99, beyond, peers, incumbent).reason

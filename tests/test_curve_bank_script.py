@@ -63,3 +63,34 @@ def test_record_samples_the_named_space_with_enough_baseline_seeds(curve_bank, t
     assert bank.meta["search_space"] == "lr_schedule" and bank.meta["noise_seeds"] == [1337, 1338, 1339, 1340]
     assert {o.split("=")[0] for o in bank.meta["baseline_overrides"]} >= {"optim.lr", "optim.schedule", "optim.beta2"}
     assert all(o.split("=")[0].startswith("optim.") for o in bank.overrides["config000"])
+
+
+def test_record_resume_extends_a_cut_short_bank_and_refuses_another_recording(curve_bank, tmp_path):
+    """``--record --resume`` carries on with the same sampled configurations (a recording cut short,
+    or more ``--configs``) after the first baseline repeat reproduces; a different recording
+    (another sampling seed) or a baseline that no longer reproduces is refused, nothing written."""
+    bank_path = tmp_path / "bank.json"
+    common = ("--noise-repeats", "1", "--budget-value", "4", "--eval-points", "2", "--seed", "3")
+    curve_bank.main(_cli(bank_path, "--record", "--configs", "1", *common))
+    first = CurveBank.load(bank_path)
+    assert list(first.curves) == ["config000"] and len(first.noise) == 1
+
+    curve_bank.main(_cli(bank_path, "--record", "--resume", "--configs", "3", *common))
+    grown = CurveBank.load(bank_path)
+    assert list(grown.curves) == ["config000", "config001", "config002"]
+    assert grown.curves["config000"] == first.curves["config000"] and grown.noise == first.noise
+    # The same command from scratch samples the same three configurations.
+    fresh_path = tmp_path / "fresh.json"
+    curve_bank.main(_cli(fresh_path, "--record", "--configs", "3", *common))
+    assert CurveBank.load(fresh_path).overrides == grown.overrides
+
+    before = bank_path.read_text()
+    with pytest.raises(SystemExit, match="recorded with seed=3"):
+        curve_bank.main(_cli(bank_path, "--record", "--resume", "--configs", "4",
+                             *common[:-1], "4"))
+    data = json.loads(before)
+    data["noise"][0] += 0.01
+    bank_path.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="changed since"):
+        curve_bank.main(_cli(bank_path, "--record", "--resume", "--configs", "4", *common))
+    assert len(json.loads(bank_path.read_text())["curves"]) == 3

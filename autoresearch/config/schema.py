@@ -315,6 +315,12 @@ class EarlyStoppingConfig:
     # with little chance to beat the incumbent by more than noise_margin σ. Scale-free, so it
     # carries from one space, model or budget to another.
     noise_margin: float = 1.0
+    # curve: a trial falling faster than every finished curve is not judged (the model would be
+    # extrapolating) unless its slope is within slope_noise·√2·σ/Δp of the steepest finished one,
+    # σ the evaluation noise measured on the finished curves: a slope over Δp differs two noisy
+    # evaluations, so that much is noise, not a curve unlike the others. Scale-free like
+    # noise_margin. 1 chosen on the tuning banks (2 put bank 0's regret over its floor).
+    slope_noise: float = 1.0
     eta: float = 3.0  # halving: keep 1/eta at each rung
 
     def problems(self, prefix: str = "critic.early_stopping") -> list[ConfigProblem]:
@@ -326,6 +332,8 @@ class EarlyStoppingConfig:
             p.append(ConfigProblem(f"{prefix}.percentile", f"must be in (0, 100), got {self.percentile}"))
         if self.noise_margin < 0:
             p.append(ConfigProblem(f"{prefix}.noise_margin", f"must be >= 0, got {self.noise_margin}"))
+        if self.slope_noise < 0:
+            p.append(ConfigProblem(f"{prefix}.slope_noise", f"must be >= 0, got {self.slope_noise}"))
         if self.eta <= 1:
             p.append(ConfigProblem(f"{prefix}.eta", f"must be > 1, got {self.eta}"))
         return p
