@@ -1,6 +1,6 @@
-"""A campaign with two local workers, on tiny real trials: trials train side by side, every one is
-recorded and judged, agents are told what is running, and a `kill -9` with two trials in flight
-loses no finished trial and runs none twice."""
+"""A campaign with two local workers, on tiny real trials: a `kill -9` with two trials in flight,
+then the same command, loses no finished trial and runs none twice; trials trained side by side,
+each on its worker's thread, and every screening run was judged. Agents are told what is running."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_campaign import campaign_overrides, run
+from test_campaign import campaign_overrides
 
 from autoresearch.agents import AgentContext
 from autoresearch.agents.prompt import describe_standing
@@ -27,29 +27,6 @@ def overlapped(trials) -> bool:
     """Two trials whose [started, finished] intervals overlap: they trained at the same time."""
     spans = sorted((t.started_at, t.finished_at) for t in trials)
     return any(b_start < a_end for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
-
-
-@pytest.mark.slow
-def test_two_workers_run_trials_side_by_side_and_judge_every_one(tmp_path):
-    overrides = campaign_overrides(tmp_path, "agent=random", "campaign.max_trials=4", "critic.noise_seeds=3",
-                                   "critic.validation_seeds=2", *TWO_WORKERS)
-    summary = run(overrides)
-    store = KnowledgeStore(tmp_path / "knowledge.sqlite")
-    campaign = store.campaign("quickstart")
-    trials = store.trials(campaign.id)
-    assert all(t.status not in ("running", "interrupted") for t in trials)
-    assert [t.kind for t in trials].count("baseline") == 3
-    hypotheses = [t for t in trials if t.kind == "hypothesis"]
-    assert len(hypotheses) == 4 == summary.trials
-    assert all(t.decision in ("keep", "discard") for t in hypotheses), "every screening run was judged"
-    assert overlapped(trials), "no two trials ever trained at the same time"
-    for trial in trials:  # each worker's trials ran with the worker's one thread
-        environment = json.loads((Path(trial.run_dir) / "bundle" / "environment.json").read_text())
-        assert environment["torch_num_threads"] == 1
-    for trial in trials:  # each one's streamed curve and files, whichever worker ran it
-        assert store.curve(trial.id) or trial.status != "completed"
-    assert (tmp_path / "campaigns" / "quickstart" / "report.md").is_file()
-    store.close()
 
 
 def test_agents_are_told_what_is_running_on_other_workers():
@@ -101,8 +78,15 @@ def test_kill_9_with_two_trials_in_flight_then_resume_loses_nothing_and_repeats_
     finished = [t for t in trials if t.status in ("completed", "early_stopped")]
     runs = [(t.fingerprint, t.seed) for t in finished]
     assert len(runs) == len(set(runs)), "a finished trial was run twice"
-    assert len([t for t in trials if t.kind == "hypothesis" and t.status != "interrupted"]) == 4
+    hypotheses = [t for t in trials if t.kind == "hypothesis" and t.status != "interrupted"]
+    assert len(hypotheses) == 4
+    assert all(t.decision in ("keep", "discard") for t in hypotheses), "every screening run was judged"
     assert all(t.status != "running" for t in trials)
+    assert overlapped([t for t in trials if t.status != "interrupted"]), "no two trials trained at the same time"
+    for trial in finished:  # each worker's trials ran with the worker's one thread, and came home whole
+        environment = json.loads((Path(trial.run_dir) / "bundle" / "environment.json").read_text())
+        assert environment["torch_num_threads"] == 1 and store.curve(trial.id)
+    assert (tmp_path / "campaigns" / "quickstart" / "report.md").is_file()
     store.close()
 
 

@@ -91,6 +91,13 @@ def _verdict(r: CampaignRecord) -> list[str]:
     return lines + [""]
 
 
+def _screening_rule(margin: float) -> str:
+    if margin > 0:
+        return (f"A screening run must beat the incumbent by more than {margin:g}σ before it is re-run on fresh "
+                "seeds (`critic.screening_margin`).")
+    return "Any screening run that beats the incumbent is re-run on fresh seeds (`critic.screening_margin: 0`)."
+
+
 def _baseline(r: CampaignRecord) -> list[str]:
     band = r.baseline
     if not band.values:
@@ -98,8 +105,8 @@ def _baseline(r: CampaignRecord) -> list[str]:
     spread = f"σ = {band.std:.4f}" if math.isfinite(band.std) else "σ unknown (one seed)"
     return ["## Baseline", "",
             f"val_bpb **{band.mean:.4f} ± {band.std:.4f}** (mean ± σ over {len(band.values)} seeds: "
-            f"{', '.join(f'{v:.4f}' for v in band.values)}; {spread}). A screening run must beat the incumbent by "
-            f"more than σ before it is re-run on fresh seeds; differences within {SIGMAS:g}σ are read as noise below.",
+            f"{', '.join(f'{v:.4f}' for v in band.values)}; {spread}). {_screening_rule(r.screening_margin)} "
+            f"Differences within {SIGMAS:g}σ are read as noise below.",
             ""]
 
 

@@ -134,6 +134,7 @@ class CampaignRecord:
     agent_events: list[str]  # when an agent fell back ("…: fallback: playbook proposes from now on; llm … unavailable …")
     curves: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # baseline and screening runs
     lessons: list[Lesson] = field(default_factory=list)
+    screening_margin: float = 0.0  # critic.screening_margin: noise floors a screening gain must exceed
 
     @property
     def screened(self) -> list[TrialView]:
@@ -208,6 +209,7 @@ def read_campaign(store, name: str, campaign_dir: Path) -> CampaignRecord:
         agent_cost_usd=sum(c.cost_usd or 0.0 for c in calls),
         agent_events=[f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(c.created_at))}: {c.error}" for c in events],
         curves=curves,
+        screening_margin=float((campaign.config.get("critic") or {}).get("screening_margin", 0.0) or 0.0),
     )
     record.lessons = lessons(record)
     return record
