@@ -201,7 +201,9 @@ class Judge:
         runs = [t for t in self.store.trials(self.state.campaign_id)
                 if t.hypothesis_id == hyp_id and t.status == COMPLETED and t.kind in ("hypothesis", "validation")]
         scored = [self._scoring.submit(_evaluate_test, Path(trial.run_dir), self.timeout_s) for trial in runs]
-        yield Until(lambda: all(f.done() for f in scored), exclusive=True)
+        # One worker: nothing else starts meanwhile, as in the sequential loop (the scoring would slow a
+        # seconds-budget trial beside it). Several: the other slots keep training.
+        yield Until(lambda: all(f.done() for f in scored), exclusive=self.runner.capacity == 1)
         values, errors = [], []
         for trial, future in zip(runs, scored):
             error = future.result()
