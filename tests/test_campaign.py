@@ -31,6 +31,19 @@ def campaign_overrides(tmp_path: Path, *extra: str) -> list[str]:
             f"knowledge.db={tmp_path / 'knowledge.sqlite'}", "campaign.max_wall_s=86400", *extra]
 
 
+def resume_losing_nothing(cmd: list[str], tmp_path: Path, env: dict, before: dict, timeout: float):
+    """Run the killed campaign's command again; check that every trial finished before the kill is
+    still there, unchanged. Returns the store and the campaign's trials afterwards."""
+    resumed = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    store = KnowledgeStore(tmp_path / "knowledge.sqlite")
+    trials = store.trials(store.campaign("quickstart").id)
+    by_id = {t.id: t for t in trials}
+    for tid, old in before.items():  # no finished trial lost or changed
+        assert by_id[tid].status == old.status and by_id[tid].metrics == old.metrics
+    return store, trials, resumed
+
+
 def run(overrides: list[str]):
     return run_campaign(to_experiment_config(compose(overrides)), overrides, interactive=False)
 
@@ -101,14 +114,7 @@ def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, data_c
     assert before, "the campaign never reached its third trial"
     assert proc.returncode == -signal.SIGKILL
 
-    resumed = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    store = KnowledgeStore(db)
-    campaign = store.campaign("quickstart")
-    trials = store.trials(campaign.id)
-    by_id = {t.id: t for t in trials}
-    for tid, old in before.items():  # no finished trial lost or changed
-        assert by_id[tid].status == old.status and by_id[tid].metrics == old.metrics
+    store, trials, resumed = resume_losing_nothing(cmd, tmp_path, env, before, timeout=600)
     interrupted = [t for t in trials if t.status == "interrupted"]
     assert len(interrupted) == 1 and not any((t.error or "").startswith("interrupted") for t in trials
                                              if t.status != "interrupted")
