@@ -8,7 +8,7 @@ every mode (determinism whatever N).
 
     PYTHONPATH=$PWD python bench/parallel.py --trials 6 --steps 200 --rounds 1
 
-Trial processes start cold (no warm standby) in every mode, as Ray actors do. Ray's local cluster
+Trial processes start cold (no fork server) in every mode, as Ray actors do. Ray's local cluster
 is started before the clock starts; its start-up time is printed apart.
 """
 

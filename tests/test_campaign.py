@@ -96,7 +96,7 @@ def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, data_c
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.1)
             if not db.is_file():
                 continue
             store = KnowledgeStore(db)

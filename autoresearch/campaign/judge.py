@@ -28,8 +28,6 @@ from __future__ import annotations
 import concurrent.futures as futures
 import logging
 import math
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from autoresearch.campaign.runner import TrialRequest, TrialRunner
 from autoresearch.campaign.schedule import Job, Runs, Until
 from autoresearch.campaign.state import CampaignState, finite
 from autoresearch.config import ExperimentConfig
+from autoresearch.executor import TrialLauncher
 from autoresearch.result import COMPLETED, RunResult
 from autoresearch.search import SearchSpace
 
@@ -64,7 +63,8 @@ class Judge:
     """Decides screening runs, validates candidates, and follows validated findings up."""
 
     def __init__(self, *, cfg: ExperimentConfig, store, state: CampaignState, runner: TrialRunner,
-                 space: SearchSpace, campaign_dir: Path, seeds: list[int], timeout_s: float):
+                 space: SearchSpace, campaign_dir: Path, seeds: list[int], timeout_s: float,
+                 test_scorer: TrialLauncher):
         self.cfg = cfg
         self.critic = cfg.critic
         self.ccfg = cfg.campaign
@@ -75,11 +75,14 @@ class Judge:
         self.dir = campaign_dir
         self.seeds = seeds
         self.timeout_s = timeout_s
-        # Test-split scoring runs in this process's thread, beside the trials in flight.
+        # Test-split scoring: processes forked from the scorer's own server (it starts at the first
+        # validated discovery), waited for in a thread beside the trials in flight.
+        self._test_scorer = test_scorer
         self._scoring = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-split")
 
     def close(self) -> None:
         self._scoring.shutdown(wait=False, cancel_futures=True)
+        self._test_scorer.close()
 
     # ------------------------------------------------------------------ screening
     def judge(self, trial_id: int, hyp_id: int, overrides: dict[str, Any], result: RunResult) -> Job:
@@ -200,7 +203,8 @@ class Judge:
             return
         runs = [t for t in self.store.trials(self.state.campaign_id)
                 if t.hypothesis_id == hyp_id and t.status == COMPLETED and t.kind in ("hypothesis", "validation")]
-        scored = [self._scoring.submit(_evaluate_test, Path(trial.run_dir), self.timeout_s) for trial in runs]
+        scored = [self._scoring.submit(self._test_scorer.evaluate_test, Path(trial.run_dir), self.timeout_s)
+                  for trial in runs]
         # One worker: nothing else starts meanwhile, as in the sequential loop (the scoring would slow a
         # seconds-budget trial beside it). Several: the other slots keep training.
         yield Until(lambda: all(f.done() for f in scored), exclusive=self.runner.capacity == 1)
@@ -371,15 +375,3 @@ def _failures(candidate: dict[int, SeedRun], reference: dict[int, SeedRun], what
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
-
-
-def _evaluate_test(run_dir: Path, timeout_s: float) -> Optional[str]:
-    """Score a finished run on the test split in its own process; None, or why it failed."""
-    try:
-        proc = subprocess.run([sys.executable, "-m", "autoresearch.experiment", str(run_dir), "--evaluate-test"],
-                              capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return f"timed out after {timeout_s:.0f} s"
-    if proc.returncode != 0:
-        return f"exit code {proc.returncode}: {proc.stderr[-500:]}"
-    return None

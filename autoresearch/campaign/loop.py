@@ -40,6 +40,7 @@ from autoresearch.campaign.schedule import Job, Runs, Scheduler, Until
 from autoresearch.campaign.state import CampaignState, finite, was_interrupted
 from autoresearch.campaign.view import CampaignView
 from autoresearch.config import ConfigError, ConfigProblem, ExperimentConfig, to_dict
+from autoresearch.executor import TrialLauncher
 from autoresearch.result import COMPLETED
 from autoresearch.search import Hypothesis, Proposal, SearchSpace, SearchSpaceError
 
@@ -123,7 +124,8 @@ class Campaign:
                                        max_trials=self.ccfg.max_trials, out_of_time=self._out_of_time,
                                        make_job=self._hypothesis_job)
         self.judge = Judge(cfg=cfg, store=self.store, state=self.state, runner=self.runner, space=self.space,
-                           campaign_dir=self.dir, seeds=self.seeds, timeout_s=timeout)
+                           campaign_dir=self.dir, seeds=self.seeds, timeout_s=timeout,
+                           test_scorer=TrialLauncher())
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
         # background while the baseline trains, so it costs the campaign no wall-clock time.
         self._agent = self._pool.submit(make_agent, cfg.agent, self.space, self.composer.base_flat, seed=self.seeds[0],

@@ -133,8 +133,7 @@ class TrialRunner:
             for trial in flying:
                 if trial.running.wait(POLL_SECONDS / len(flying)):
                     self._drain(trial)
-                    self.executor.prewarm()  # a trial that ended before its timed training began
-                    self.on_training()
+                    self.on_training()  # a trial that ended before its timed training began
                     return trial
                 self._drain(trial)
                 trial.running.check_timeout()
@@ -147,7 +146,6 @@ class TrialRunner:
         if not rows:
             return
         if any(r.get("seconds", 0) > 0 for r in rows):
-            self.executor.prewarm()  # timed training is under way: the next process may import now
             self.on_training()
         self.store.add_curve_points(running.trial_id, rows)
         self.view.progress(trial.label, rows[-1])

@@ -87,7 +87,7 @@ class Executor(Protocol):
         """Start the trial whose spec is in ``run_dir``. Raises ``ExecutorBusy`` at capacity."""
 
     def prewarm(self) -> None:
-        """Get ready for the next start (a warm standby process) where that helps; else nothing."""
+        """Get ready for the next start (a warm fork server) where that helps; else nothing."""
 
     def close(self) -> None:
         """Stop every trial still running and release workers (and a cluster it started)."""

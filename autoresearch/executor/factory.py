@@ -9,7 +9,7 @@ from autoresearch.executor.base import Executor
 
 
 def make_executor(config: ExecutorConfig, *, warm: bool = True, env: Optional[dict[str, str]] = None) -> Executor:
-    """``executor.kind``'s executor; ``warm`` keeps a standby trial process per local worker; ``env``
+    """``executor.kind``'s executor; ``warm`` forks local trials from a fork server per worker; ``env``
     is added to local trial processes' environment (a Ray trial's is its node's)."""
     if config.kind == "ray":
         from autoresearch.executor.remote import RayExecutor  # Ray is imported only here

@@ -165,7 +165,7 @@ class LocalExecutor:
         return handle
 
     def prewarm(self) -> None:
-        """A warm standby in every slot, for its next trial (its imports overlap the running ones)."""
+        """A fork server in every slot, warm for its next trial (its imports overlap the running ones)."""
         for launcher in self._launchers:
             launcher.prewarm()
 

@@ -2,26 +2,28 @@
 
 A crash, an OOM, a segfault or a NaN ends only the trial's process; the caller reads what it
 left behind (``metrics.json`` if it finished, else the tail of its log) and moves on. To keep
-start-up off the critical path, the next process is started *before* it is needed: it imports
-torch and waits on stdin for its run directory (a warm standby).
+start-up off the critical path, trial processes are forked from a server that imported torch once
+(``forkserver``); without one (``warm=False``, or not Linux) each starts cold.
 Both executors use it — the local one here, the Ray actor on its node — so a trial starts the
 same way wherever it runs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from autoresearch.executor.forkserver import SUPPORTED as FORK_SUPPORTED
+from autoresearch.executor.forkserver import ForkedProcess, ForkServer, die_with_parent
 from autoresearch.experiment import (
     CRASHED,
     CURVE_FILE,
@@ -36,14 +38,6 @@ log = logging.getLogger(__name__)
 PROCESS_LOG = "process.log"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: the trial gets SIGKILL if the campaign dies (kill -9), so no orphan keeps training."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def log_tail(run_dir: Path, lines: int = 25) -> str:
     """The last lines a dead trial wrote: what a person needs to see why it crashed."""
     chunks = []
@@ -56,29 +50,13 @@ def log_tail(run_dir: Path, lines: int = 25) -> str:
     return "\n".join(chunks)[-4000:] or "no output"
 
 
-class _Standby:
-    """A trial process that has already imported torch and waits for its run directory."""
-
-    def __init__(self, env: dict[str, str]):
-        self.log_path: Optional[Path] = None
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autoresearch.experiment", "-"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            text=True,
-        )
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-
 @dataclass
 class RunningTrial:
     """A trial process in flight. ``poll`` returns new curve rows; ``finish`` collects the outcome."""
 
     trial_id: int
     run_dir: Path
-    proc: subprocess.Popen
+    proc: "subprocess.Popen | ForkedProcess"
     timeout_s: float
     started: float = field(default_factory=time.monotonic)
     _curve_offset: int = 0
@@ -153,59 +131,74 @@ class RunningTrial:
 
 
 class TrialLauncher:
-    """Starts trial processes, keeping one warm standby ready for the next."""
+    """Starts trial processes: forked from a warm fork server when it can, else cold."""
 
     def __init__(self, *, warm: bool = True, env: Optional[dict[str, str]] = None):
-        self.warm = warm
+        self.warm = warm and FORK_SUPPORTED
         # OpenMP threads that sleep at a barrier instead of spinning: a trial shares the cores with
-        # the campaign's own work (Ax, embeddings) and the next standby's imports, and with the
-        # default (spinning) policy one busy process slows a 2-thread trial 20–50-fold
-        # (bench/thread_contention.py). A value in the environment wins.
+        # the campaign's own work (Ax, embeddings), and with the default (spinning) policy one busy
+        # process slows a 2-thread trial 20–50-fold (bench/thread_contention.py). A value in the
+        # environment wins.
         self.env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        self._standby: Optional[_Standby] = None
+        self._server: Optional[ForkServer] = None
 
     def prewarm(self) -> None:
-        if self.warm and (self._standby is None or not self._standby.alive()):
-            self._standby = _Standby(self.env)
+        """Start the fork server (its imports overlap whatever runs meanwhile); cheap once it runs."""
+        if self.warm and (self._server is None or not self._server.alive()):
+            if self._server is not None:
+                log.warning("the trial fork server died (exit code %s); starting another", self._server.proc.poll())
+                self._server.close()
+            self._server = ForkServer(self.env)
 
     def start(self, trial_id: int, run_dir: Path, timeout_s: float) -> RunningTrial:
-        import threading
-
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         (run_dir / METRICS_FILE).unlink(missing_ok=True)
-        standby = self._standby if self._standby is not None and self._standby.alive() else None
-        self._standby = None
-        if standby is not None:
-            proc = standby.proc
-            assert proc.stdin is not None
-            proc.stdin.write(str(run_dir.resolve()) + "\n")
-            proc.stdin.close()
-        else:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "autoresearch.experiment", str(run_dir.resolve())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                env=self.env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-                text=True,
-            )
-        # stderr → process.log, drained in a thread so a chatty trial never blocks on a full pipe
-        log_path = run_dir / PROCESS_LOG
+        return self._launch(trial_id, run_dir, [str(run_dir.resolve())], timeout_s)
 
-        def drain(stream=proc.stderr, path=log_path) -> None:
-            with path.open("a") as fh:
-                for line in stream:
-                    fh.write(line)
-                    fh.flush()
+    def evaluate_test(self, run_dir: Path, timeout_s: float) -> Optional[str]:
+        """Score a finished run's saved weights on the test split, in a process of its own; None, or
+        why it failed. The score lands in the run's ``metrics.json`` (``test_bpb``)."""
+        scoring = self._launch(0, run_dir, [str(run_dir.resolve()), "--evaluate-test"], timeout_s)
+        if not scoring.wait(timeout_s):
+            scoring.kill()
+            return f"timed out after {timeout_s:.0f} s"
+        code = scoring.proc.returncode
+        return None if code == 0 else f"exit code {code}: {log_tail(run_dir, lines=5)[-500:]}"
 
-        thread = threading.Thread(target=drain, daemon=True)
-        thread.start()
-        # The next standby is not started here: its imports would compete with this trial's
-        # set-up and untimed warm-up steps for the cores. The campaign calls prewarm() once the
-        # trial's timed training is under way.
-        return RunningTrial(trial_id=trial_id, run_dir=run_dir, proc=proc, timeout_s=timeout_s, _stderr_thread=thread)
+    def _launch(self, trial_id: int, run_dir: Path, argv: list[str], timeout_s: float) -> RunningTrial:
+        """``python -m autoresearch.experiment ARGV``: forked from the server when it can, else cold."""
+        if self.warm:
+            self.prewarm()
+            assert self._server is not None
+            try:
+                proc: Any = self._server.spawn(argv, run_dir / PROCESS_LOG)
+                return RunningTrial(trial_id=trial_id, run_dir=run_dir, proc=proc, timeout_s=timeout_s)
+            except OSError as err:
+                log.warning("%s; %s starts cold", err, run_dir.name)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autoresearch.experiment", *argv],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=self.env, preexec_fn=die_with_parent if sys.platform.startswith("linux") else None, text=True,
+        )
+        return RunningTrial(trial_id=trial_id, run_dir=run_dir, proc=proc, timeout_s=timeout_s,
+                            _stderr_thread=_drain_to(proc.stderr, run_dir / PROCESS_LOG))
 
     def close(self) -> None:
-        if self._standby is not None and self._standby.alive():
-            self._standby.proc.kill()
-            self._standby.proc.wait()
-        self._standby = None
+        if self._server is not None:
+            self._server.close()
+        self._server = None
+
+
+def _drain_to(stream: Any, path: Path) -> threading.Thread:
+    """Copy a cold process's stderr into ``path`` in a thread: a chatty trial never blocks on a full pipe."""
+
+    def drain() -> None:
+        with path.open("a") as fh:
+            for line in stream:
+                fh.write(line)
+                fh.flush()
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    return thread

@@ -68,7 +68,7 @@ class TrialActor:
     """
 
     def __init__(self, threads: int):
-        # No warm standby: an actor serves one trial, and its own start-up is the cold start.
+        # No fork server: an actor serves one trial, so a server would only add its own start-up.
         self._launcher = TrialLauncher(warm=False, env={"OMP_NUM_THREADS": str(threads),
                                                         "MKL_NUM_THREADS": str(threads)})
         self._dir: Optional[Path] = None

@@ -1,8 +1,8 @@
 """Trial process entry: ``python -m autoresearch.experiment RUN_DIR [--evaluate-test]``.
 
-The campaign starts one of these per trial, so a crash, an OOM or a segfault kills only the trial.
-The run directory already holds the resolved ``config.yaml``; nothing is composed here, which
-keeps start-up to the cost of importing torch.
+One process per trial, so a crash, an OOM or a segfault kills only the trial: forked from the
+campaign's fork server, which imported torch once (``autoresearch.executor.forkserver``), or started
+cold. The run directory already holds the resolved ``config.yaml``; nothing is composed here.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ def _setup_logging(run_dir: Path) -> None:
     install_log_safety()  # a trial's log holds no key and no forged line, like the campaign's
 
 
-def _warm_up() -> None:
-    """Everything a run imports, imported while the previous trial still trains.
+def warm_up() -> None:
+    """Everything a run imports, imported once by the trial fork server (``autoresearch.executor.forkserver``).
 
     ``torch._dynamo`` is the expensive one (~1 s here): AdamW's constructor imports it lazily.
     ``autoresearch.critic`` is left out: a run needs it only with sharpness checks on, and its
     scipy import (~0.8 s) would delay the campaign's first trial, which waits for this list.
+    Only imports: no tensor operation may run before the server forks.
     """
     import importlib
 
@@ -47,17 +48,9 @@ def _warm_up() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autoresearch.experiment", description=__doc__)
-    parser.add_argument("run_dir", help="directory holding config.yaml (and overrides.yaml); '-' = read it from "
-                        "stdin once imports are done (the campaign's warm standby)")
+    parser.add_argument("run_dir", help="directory holding config.yaml (and overrides.yaml)")
     parser.add_argument("--evaluate-test", action="store_true", help="score the saved weights on the test split")
     args = parser.parse_args(argv)
-    if args.run_dir == "-":
-        _warm_up()  # pay for the imports before the run is handed over
-
-        line = sys.stdin.readline().strip()
-        if not line:
-            return 0  # the campaign ended without needing this standby
-        args.run_dir = line
     run_dir = Path(args.run_dir)
     from autoresearch.train import tune_allocator
 
