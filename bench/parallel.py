@@ -1,4 +1,5 @@
-"""Trials per hour with 1 and 2 local workers and with 2 Ray workers, on the same tiny trials.
+"""Trials per hour with 1 and 2 local workers (cold or forked processes) and with 2 Ray workers,
+on the same tiny trials.
 
 Every mode runs the same fixed set of trial specs (tiny model, a deterministic steps budget, one
 thread per trial), so the only difference is how many run at once and where. Modes are run in
@@ -8,8 +9,12 @@ every mode (determinism whatever N).
 
     PYTHONPATH=$PWD python bench/parallel.py --trials 6 --steps 200 --rounds 1
 
-Trial processes start cold (no fork server) in every mode, as Ray actors do. Ray's local cluster
-is started before the clock starts; its start-up time is printed apart.
+In the ``cold`` modes each trial process imports torch itself, as Ray actors' do; the ``forked``
+modes are what a local campaign runs: each worker's trials forked from its fork server. Before
+the clock starts each executor runs one untimed trial per worker (a fork server's imports are paid
+once per campaign, by its first trial), and Ray's local cluster is started (time printed apart).
+
+    PYTHONPATH=$PWD python bench/parallel.py --trials 6 --steps 200 --modes cold×1 forked×1 cold×2 forked×2
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from autoresearch.config.executor import ExecutorConfig
 from autoresearch.executor import Executor, make_executor
 from autoresearch.experiment import COMPLETED, write_run_spec
 
-MODES = {
-    "local×1": ExecutorConfig(kind="local", workers=1, threads_per_worker=1),
-    "local×2": ExecutorConfig(kind="local", workers=2, threads_per_worker=1),
-    "ray×2": ExecutorConfig(kind="ray", workers=2, num_cpus=1),
+MODES = {  # name: (executor, trial processes forked from a warm server)
+    "cold×1": (ExecutorConfig(kind="local", workers=1, threads_per_worker=1), False),
+    "cold×2": (ExecutorConfig(kind="local", workers=2, threads_per_worker=1), False),
+    "ray×2": (ExecutorConfig(kind="ray", workers=2, num_cpus=1), False),
+    "forked×1": (ExecutorConfig(kind="local", workers=1, threads_per_worker=1), True),
+    "forked×2": (ExecutorConfig(kind="local", workers=2, threads_per_worker=1), True),
 }
 
 
@@ -67,7 +74,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--modes", nargs="+", default=["cold×1", "cold×2", "ray×2", "forked×1", "forked×2"],
+                    choices=list(MODES))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -76,11 +84,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for mode in args.modes:
+                config, warm = MODES[mode]
                 t0 = time.perf_counter()
-                executor = make_executor(MODES[mode], warm=False)
-                if MODES[mode].kind == "ray":
-                    print(f"round {r}: {mode} cluster start {time.perf_counter() - t0:.1f} s (not counted)")
+                executor = make_executor(config, warm=warm)
                 try:
+                    run_all(executor, Path(tmp) / f"r{r}-{mode}-untimed", executor.capacity, 1)
+                    print(f"round {r}: {mode} start-up {time.perf_counter() - t0:.1f} s (not counted)")
                     wall, vals = run_all(executor, Path(tmp) / f"r{r}-{mode}", args.trials, args.steps)
                 finally:
                     executor.close()
