@@ -75,6 +75,7 @@ class RunResult:
     final_train_loss: float = float("nan")
     progress: float = 0.0  # fraction of the budget consumed (1.0 unless stopped early)
     test_bpb: Optional[float] = None  # only from an explicit final evaluation
+    test_eval_seconds: Optional[float] = None  # what that evaluation took (campaign accounting)
     device: str = "cpu"
     seed: int = 0
     error: Optional[str] = None

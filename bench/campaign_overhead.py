@@ -4,8 +4,9 @@
                / (workers × wall time)
 
 i.e. the share of the worker slots' time not spent training or evaluating (with one worker, the
-share of the wall clock).
-Everything else is overhead: process start-up, Ax and the LLM proposing (unless hidden behind a
+share of the wall clock). Evaluation includes the hidden test split's scoring of a validated
+discovery's runs (``test_eval_seconds`` in their metrics.json; that process's start and weight
+loading are overhead). Everything else is overhead: process start-up, Ax and the LLM proposing (unless hidden behind a
 training trial), the gate, the store, early-stopping decisions, the report. The campaign is the
 real one (``python -m autoresearch +campaign=...``), timed from the outside. Goal: ≤ 2 % for
 60-second trials on CPU.
@@ -23,6 +24,7 @@ campaign really runs them.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,14 @@ import time
 from pathlib import Path
 
 from autoresearch.store import KnowledgeStore
+
+
+def _test_eval_seconds(run_dir: Path) -> float:
+    """The test-split evaluation recorded in a run's metrics.json (0 if it was not scored)."""
+    try:
+        return float(json.loads((run_dir / "metrics.json").read_text()).get("test_eval_seconds") or 0)
+    except (OSError, ValueError):
+        return 0.0
 
 
 def main() -> None:
@@ -64,6 +74,8 @@ def main() -> None:
     trials = store.trials(campaign.id)
     train = sum(float(t.metrics.get("training_seconds", 0) or 0) for t in trials)
     evals = sum(float(t.metrics.get("eval_seconds", 0) or 0) for t in trials)
+    test_evals = sum(_test_eval_seconds(Path(t.run_dir)) for t in trials if t.run_dir)
+    evals += test_evals
     inside = sum(float(t.metrics.get("total_seconds", 0) or 0) for t in trials)
     slots = args.workers * wall  # worker-seconds the campaign had
     overhead = slots - train - evals
@@ -76,7 +88,7 @@ def main() -> None:
           f"early-stopped {sum(t.status == 'early_stopped' for t in trials)}")
     print(f"campaign wall time        {wall:9.1f} s")
     print(f"Σ training                {train:9.1f} s")
-    print(f"Σ evaluation              {evals:9.1f} s")
+    print(f"Σ evaluation              {evals:9.1f} s  (of which the test split {test_evals:.1f} s)")
     print(f"Σ trial process, inside   {inside:9.1f} s  (model build, data mmap, bundle, untimed warm-up steps)")
     print(f"overhead                  {overhead:9.1f} s = {100 * overhead / slots:.2f} % of "
           f"{'wall time' if args.workers == 1 else f'{args.workers} workers × wall time'} (goal ≤ 2 %)")

@@ -205,9 +205,11 @@ class Judge:
                 if t.hypothesis_id == hyp_id and t.status == COMPLETED and t.kind in ("hypothesis", "validation")]
         scored = [self._scoring.submit(self._test_scorer.evaluate_test, Path(trial.run_dir), self.timeout_s)
                   for trial in runs]
-        # One worker: nothing else starts meanwhile, as in the sequential loop (the scoring would slow a
-        # seconds-budget trial beside it). Several: the other slots keep training.
-        yield Until(lambda: all(f.done() for f in scored), exclusive=self.runner.capacity == 1)
+        # A trial on a wall-clock budget would train fewer steps beside the scoring, so with one worker
+        # nothing starts meanwhile. On a steps or tokens budget its result cannot change, and with
+        # several workers the other slots keep training: the next trials go on.
+        seconds_budget = self.cfg.trainer.budget.kind == "seconds"
+        yield Until(lambda: all(f.done() for f in scored), exclusive=seconds_budget and self.runner.capacity == 1)
         values, errors = [], []
         for trial, future in zip(runs, scored):
             error = future.result()

@@ -41,6 +41,7 @@ from autoresearch.campaign.state import CampaignState, finite, was_interrupted
 from autoresearch.campaign.view import CampaignView
 from autoresearch.config import ConfigError, ConfigProblem, ExperimentConfig, to_dict
 from autoresearch.executor import TrialLauncher
+from autoresearch.report import preload as preload_report
 from autoresearch.result import COMPLETED
 from autoresearch.search import Hypothesis, Proposal, SearchSpace, SearchSpaceError
 
@@ -132,6 +133,7 @@ class Campaign:
                                         on_call=self.gate.record_agent_call, history=self.state.history())
         self._pool.submit(self.knowledge.warm_up)  # load the embedding model while the baseline trains
         self._pool.submit(self.composer.check_seed_is_a_leaf)
+        self._pool.submit(preload_report)  # matplotlib's imports while trials train, not after the last
 
     @property
     def agent(self):

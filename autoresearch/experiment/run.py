@@ -104,7 +104,9 @@ def evaluate_test(run_dir: Path) -> float:
     data = prepare_data(cfg.data)
     trainer = NanoTrainer(cfg, data, cache_dir=_cache_root(cfg))
     trainer.model.load_state_dict(torch.load(ckpt, map_location=trainer.device)["model"])
+    started = time.perf_counter()
     metrics.test_bpb = trainer.evaluate_split("test", cfg.trainer.final_eval_bytes)
+    metrics.test_eval_seconds = time.perf_counter() - started
     metrics.save(run_dir / METRICS_FILE)
     log.info("test_bpb %.6f (%s)", metrics.test_bpb, run_dir)
     return metrics.test_bpb
