@@ -35,6 +35,33 @@ from pathlib import Path
 from autoresearch.store import KnowledgeStore
 
 
+def waiting_for_results(spans: list[tuple[float, float]], workers: int, tolerance: float = 0.5) -> float:
+    """Slot-seconds a worker sat free because nothing could start until a running trial's result came.
+
+    ``spans`` are the trials' (start, finish) times. Between two consecutive events, free slots are
+    *waiting* when the next trial to start began within ``tolerance`` of a trial's finish that came
+    at or after that stretch (the verdict it needed: validation seeds after a screening run, the
+    next hypothesis after the last budgeted one), or when no trial starts any more (the last
+    results in flight). The rest of the free time is the campaign's own overhead.
+    """
+    events = sorted({t for span in spans for t in span})
+    starts = sorted(a for a, _ in spans)
+    finishes = sorted(b for _, b in spans)
+    waiting = 0.0
+    for lo, hi in zip(events, events[1:]):
+        free = workers - sum(a <= lo and b >= hi for a, b in spans)
+        if free <= 0:
+            continue
+        later = [a for a in starts if a >= hi]
+        if not later:
+            waiting += free * (hi - lo)
+            continue
+        trigger = max((f for f in finishes if f <= later[0]), default=None)
+        if trigger is not None and trigger >= hi and later[0] - trigger <= tolerance:
+            waiting += free * (hi - lo)
+    return waiting
+
+
 def _test_eval_seconds(run_dir: Path) -> float:
     """The test-split evaluation recorded in a run's metrics.json (0 if it was not scored)."""
     try:
@@ -92,6 +119,12 @@ def main() -> None:
     print(f"Σ trial process, inside   {inside:9.1f} s  (model build, data mmap, bundle, untimed warm-up steps)")
     print(f"overhead                  {overhead:9.1f} s = {100 * overhead / slots:.2f} % of "
           f"{'wall time' if args.workers == 1 else f'{args.workers} workers × wall time'} (goal ≤ 2 %)")
+    if args.workers > 1:
+        waited = waiting_for_results([(t.started_at, t.finished_at) for t in trials], args.workers)
+        print(f"  of which slots waiting  {waited:9.1f} s = {100 * waited / slots:.2f} %  (nothing could start before "
+              f"a running trial's result: the search's own critical path)")
+        print(f"  the campaign's own      {overhead - waited:9.1f} s = {100 * (overhead - waited) / slots:.2f} %  "
+              f"(start-up, hand-over, proposals, test split, report)")
     print(f"per trial                 {overhead / max(len(trials), 1):9.2f} s")
     print(f"start-up (first trial)    {startup:9.1f} s  (interpreter, imports, store, lock)")
     print(f"steady state              {100 * (steady - train - evals) / steady:9.2f} % of the wall time after start-up")

@@ -44,6 +44,7 @@ def test_a_forked_trial_killed_from_outside_is_a_crash_and_the_server_forks_the_
     server = psutil.Process(doomed.proc.pid).ppid()
     assert server != os.getpid(), "the trial was forked by the server, not started by this process"
     _until_training(doomed.run_dir)
+    assert psutil.Process(doomed.proc.pid).name() == "trial doomed"  # what top shows, not the server's name
     os.kill(doomed.proc.pid, signal.SIGKILL)  # as the OOM killer would
     crashed = doomed.finish()
     assert crashed.status == CRASHED and "killed by signal 9" in crashed.error

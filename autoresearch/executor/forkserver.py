@@ -46,6 +46,16 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the child
         pass
 
 
+def _name_process(name: str) -> None:  # pragma: no cover - runs in the child
+    """What ``top`` and ``ps -o comm`` show for a forked trial (its command line is the server's)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 # --------------------------------------------------------------------------- the campaign's side
 
 
@@ -188,6 +198,7 @@ def _child(argv: list[str], log_file: str, wake_fds: tuple[int, int], server: in
         for fd in wake_fds:
             os.close(fd)
         die_with_parent()
+        _name_process(f"trial {Path(argv[0]).name}" if argv else "trial")
         if os.getppid() != server:  # the server died before the line above: nobody would stop us
             os._exit(1)
         devnull = os.open(os.devnull, os.O_RDWR)

@@ -1,0 +1,39 @@
+"""bench/campaign_overhead.py's split of free worker time: waiting for a result the next trial
+needs is the search's critical path; a free slot with work to start is the campaign's overhead."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "campaign_overhead.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("campaign_overhead_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_slot_free_until_the_result_its_next_trial_needs_is_waiting(bench):
+    # screening run [0, 10] beside a trial [0, 5]; the validation seeds start as the screening ends
+    spans = [(0.0, 10.0), (0.0, 5.0), (10.1, 20.0), (10.2, 20.0)]
+    assert bench.waiting_for_results(spans, workers=2) == pytest.approx(5.0)
+
+
+def test_a_slot_free_while_work_could_start_is_overhead(bench):
+    # the second slot's first trial starts 3 s late with no result to wait for (start-up)
+    spans = [(0.0, 10.0), (3.0, 10.0)]
+    assert bench.waiting_for_results(spans, workers=2) == pytest.approx(0.0)
+    # ... nor the 2 s between a finish and a start it did not need (only the tail after the last
+    # start, 12-20 s on the other slot, is waiting)
+    assert bench.waiting_for_results([(0.0, 10.0), (0.0, 5.0), (12.0, 20.0)], workers=2) == pytest.approx(8.0)
+
+
+def test_the_last_results_in_flight_leave_the_other_slots_waiting(bench):
+    spans = [(0.0, 10.0), (0.0, 4.0)]  # nothing starts after the short one: its slot waits for the end
+    assert bench.waiting_for_results(spans, workers=2) == pytest.approx(6.0)
