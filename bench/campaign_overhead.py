@@ -35,14 +35,15 @@ from pathlib import Path
 from autoresearch.store import KnowledgeStore
 
 
-def waiting_for_results(spans: list[tuple[float, float]], workers: int, tolerance: float = 0.5) -> float:
+def waiting_for_results(spans: list[tuple[float, float]], workers: int) -> float:
     """Slot-seconds a worker sat free because nothing could start until a running trial's result came.
 
-    ``spans`` are the trials' (start, finish) times. Between two consecutive events, free slots are
-    *waiting* when the next trial to start began within ``tolerance`` of a trial's finish that came
-    at or after that stretch (the verdict it needed: validation seeds after a screening run, the
-    next hypothesis after the last budgeted one), or when no trial starts any more (the last
-    results in flight). The rest of the free time is the campaign's own overhead.
+    ``spans`` are the trials' (start, finish) times. Free slots between two consecutive events are
+    *waiting* when a trial's finish still lay ahead before the next start (the verdict it needed:
+    validation seeds after their screening run, ablations after the last validation seed), or when
+    no trial starts any more (the last results in flight). The time from that finish to the next
+    start (proposing, composing, scoring the test split) is the campaign's own overhead, as is a
+    free slot with no finish ahead of the next start (start-up).
     """
     events = sorted({t for span in spans for t in span})
     starts = sorted(a for a, _ in spans)
@@ -53,11 +54,8 @@ def waiting_for_results(spans: list[tuple[float, float]], workers: int, toleranc
         if free <= 0:
             continue
         later = [a for a in starts if a >= hi]
-        if not later:
-            waiting += free * (hi - lo)
-            continue
-        trigger = max((f for f in finishes if f <= later[0]), default=None)
-        if trigger is not None and trigger >= hi and later[0] - trigger <= tolerance:
+        trigger = max((f for f in finishes if f <= later[0]), default=None) if later else None
+        if not later or (trigger is not None and trigger >= hi):
             waiting += free * (hi - lo)
     return waiting
 

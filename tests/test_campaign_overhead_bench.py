@@ -29,9 +29,9 @@ def test_a_slot_free_while_work_could_start_is_overhead(bench):
     # the second slot's first trial starts 3 s late with no result to wait for (start-up)
     spans = [(0.0, 10.0), (3.0, 10.0)]
     assert bench.waiting_for_results(spans, workers=2) == pytest.approx(0.0)
-    # ... nor the 2 s between a finish and a start it did not need (only the tail after the last
-    # start, 12-20 s on the other slot, is waiting)
-    assert bench.waiting_for_results([(0.0, 10.0), (0.0, 5.0), (12.0, 20.0)], workers=2) == pytest.approx(8.0)
+    # ... nor the 2 s from a finish to the start that followed it (two slots: 4 s); waiting are
+    # 5-10 s (a finish still ahead) and the tail after the last start, 12-20 s on the other slot
+    assert bench.waiting_for_results([(0.0, 10.0), (0.0, 5.0), (12.0, 20.0)], workers=2) == pytest.approx(13.0)
 
 
 def test_the_last_results_in_flight_leave_the_other_slots_waiting(bench):
