@@ -3,20 +3,13 @@ needs is the search's critical path; a free slot with work to start is the campa
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "campaign_overhead.py"
+from bench_script import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("campaign_overhead_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("campaign_overhead")
 
 
 def test_a_slot_free_until_the_result_its_next_trial_needs_is_waiting(bench):

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from bench_script import load_bench_script
 
 from autoresearch.critic import CurveBank
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "curve_bank.py"
 TINY = ["model.n_embd=32", "model.block_size=32", "trainer.batch_size=4", "trainer.eval_bytes=2048",
         "trainer.final_eval_bytes=2048", "trainer.threads=1"]
 
 
 @pytest.fixture(scope="module")
 def curve_bank():
-    spec = importlib.util.spec_from_file_location("curve_bank_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("curve_bank")
 
 
 def _cli(bank: Path, *args: str) -> list[str]:

@@ -3,30 +3,24 @@ space, and a tiny end-to-end run writes a sane table, JSON and PNG."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import random
-import sys
 from pathlib import Path
 
 import pytest
+from bench_script import load_bench_script
 
 from autoresearch.agents import AgentContext, TrialRecord
 from autoresearch.config import compose, flatten, to_dict, to_experiment_config
 from autoresearch.search import Hypothesis, SearchSpace, validate_hypothesis
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "search_quality.py"
 AGENTS = ("random", "bayes", "playbook", "hybrid", "tpe")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("search_quality_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("search_quality")
 
 
 def test_overrides_applied_in_process_equal_hydra_compose(bench):

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_script import load_bench_script
 
 from autoresearch.config import CriticConfig, StatTestConfig
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_script", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def seed_correlation():
-    return _load("seed_correlation")
+    return load_bench_script("seed_correlation")
 
 
 @pytest.fixture(scope="module")
 def false_discovery():
-    return _load("false_discovery")
+    return load_bench_script("false_discovery")
 
 
 def test_record_pairs_configurations_by_seed_and_resumes(seed_correlation, tmp_path, monkeypatch):
