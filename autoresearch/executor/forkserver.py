@@ -36,24 +36,24 @@ log = logging.getLogger(__name__)
 SUPPORTED = sys.platform.startswith("linux") and hasattr(os, "fork")  # macOS: fork after torch is unsafe
 
 
-def die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: SIGKILL when the parent dies (a kill -9 of the campaign leaves no orphan training)."""
+def _prctl(option: int, *args: Any) -> None:  # pragma: no cover - runs in the child
+    """Linux's ``prctl``; a no-op where libc or the call is missing."""
     import ctypes
 
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, *args)
     except (OSError, AttributeError):
         pass
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: SIGKILL when the parent dies (a kill -9 of the campaign leaves no orphan training)."""
+    _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _name_process(name: str) -> None:  # pragma: no cover - runs in the child
     """What ``top`` and ``ps -o comm`` show for a forked trial (its command line is the server's)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
-    except (OSError, AttributeError):
-        pass
+    _prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
 
 
 # --------------------------------------------------------------------------- the campaign's side
@@ -220,10 +220,6 @@ def _child(argv: list[str], log_file: str, wake_fds: tuple[int, int], server: in
         os._exit(code)
 
 
-def _exit_code(status: int) -> int:
-    return os.waitstatus_to_exitcode(status)
-
-
 def serve() -> int:  # pragma: no cover - runs in the server process, exercised through ForkServer
     """Import once, then fork a child per request until stdin closes."""
     from autoresearch.experiment.__main__ import warm_up
@@ -252,7 +248,7 @@ def serve() -> int:  # pragma: no cover - runs in the server process, exercised 
                 return
             if pid == 0:
                 return
-            reply({"exited": pid, "code": _exit_code(status)})
+            reply({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
 
     while True:
         ready, _, _ = select.select([stdin, wake_r], [], [])

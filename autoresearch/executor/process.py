@@ -113,11 +113,16 @@ class RunningTrial:
             self.proc.kill()
         self.proc.wait()
 
-    def finish(self) -> RunResult:
-        """The outcome: the trial's own metrics if it wrote them, else crashed/timeout with its log tail."""
-        self.proc.wait()
+    def exit_code(self) -> int:
+        """Wait for the process to end and its log to be complete; its ``Popen.returncode``."""
+        code = self.proc.wait()
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
+        return code
+
+    def finish(self) -> RunResult:
+        """The outcome: the trial's own metrics if it wrote them, else crashed/timeout with its log tail."""
+        code = self.exit_code()
         metrics = self.run_dir / METRICS_FILE
         if metrics.is_file() and not self.timed_out:
             try:
@@ -125,7 +130,6 @@ class RunningTrial:
             except (OSError, json.JSONDecodeError, TypeError) as err:
                 return RunResult(status=CRASHED, error=f"unreadable {METRICS_FILE}: {err}")
         status = TIMEOUT if self.timed_out else CRASHED
-        code = self.proc.returncode
         why = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
         return RunResult(status=status, error=f"{why}\n{log_tail(self.run_dir)}")
 
@@ -163,7 +167,7 @@ class TrialLauncher:
         if not scoring.wait(timeout_s):
             scoring.kill()
             return f"timed out after {timeout_s:.0f} s"
-        code = scoring.proc.returncode
+        code = scoring.exit_code()
         return None if code == 0 else f"exit code {code}: {log_tail(run_dir, lines=5)[-500:]}"
 
     def _launch(self, trial_id: int, run_dir: Path, argv: list[str], timeout_s: float) -> RunningTrial:
