@@ -82,11 +82,15 @@ def _app(cfg: DictConfig) -> None:
         _fail(err)
     overrides = list(hydra_cfg.overrides.task)
     if experiment.campaign is not None:
-        from autoresearch.campaign import run_campaign
+        from autoresearch.campaign.startup import open_executor
         from autoresearch.store import SecretInConfigError
 
         try:
-            run_campaign(experiment, overrides)
+            # The workers first: their imports overlap the campaign's own, a few seconds each.
+            executor = open_executor(experiment)
+            from autoresearch.campaign import run_campaign
+
+            run_campaign(experiment, overrides, executor=executor)
         except (ConfigError, SecretInConfigError) as err:
             _fail(err)
         return

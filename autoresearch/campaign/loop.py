@@ -39,9 +39,9 @@ from autoresearch.campaign.runner import TrialOutcome, TrialRequest, TrialRunner
 from autoresearch.campaign.schedule import Job, Runs, Scheduler, Until
 from autoresearch.campaign.state import CampaignState, finite, was_interrupted
 from autoresearch.campaign.view import CampaignView
+from autoresearch.campaign.startup import lock_file, open_executor
 from autoresearch.config import ConfigError, ConfigProblem, ExperimentConfig, to_dict
-from autoresearch.executor import TrialLauncher
-from autoresearch.report import preload as preload_report
+from autoresearch.executor import Executor
 from autoresearch.result import COMPLETED
 from autoresearch.search import Hypothesis, Proposal, SearchSpace, SearchSpaceError
 
@@ -65,14 +65,16 @@ class Campaign:
     """One campaign directory, one store, one agent. ``run()`` drives it to the end (or resumes it)."""
 
     # ------------------------------------------------------------------ configure
-    def __init__(self, cfg: ExperimentConfig, cli_overrides: list[str], *, interactive: Optional[bool] = None):
+    def __init__(self, cfg: ExperimentConfig, cli_overrides: list[str], *, interactive: Optional[bool] = None,
+                 executor: Optional[Executor] = None):
         """Check the configuration, open the store, and start what can warm up in the background.
 
         Configuration errors (search space, agent) are raised here as one ``ConfigError`` naming the
-        key and file, before any trial process starts.
+        key and file, before any trial process starts. ``executor``: one ``startup.open_executor``
+        started earlier (the campaign owns it from here), else one is opened now.
         """
         from autoresearch.agents import make_agent
-        from autoresearch.repro import LOCK_FILE_ENV, pip_freeze
+        from autoresearch.repro import pip_freeze
         from autoresearch.store import KnowledgeStore
 
         assert cfg.campaign is not None
@@ -82,10 +84,9 @@ class Campaign:
         _check_agent(cfg)
         cli_overrides = [o for o in cli_overrides if not o.split("=", 1)[0].lstrip("+~").startswith("campaign.fresh")]
         self.dir = Path(self.ccfg.root) / self.ccfg.name
-        lock = self.dir / "requirements.lock"  # taken once below; every trial's bundle reuses it
-        # Local workers' first trial processes start importing now, in parallel with the set-up below.
-        self.executor = _make_executor(cfg, env={LOCK_FILE_ENV: str(lock.resolve())})
-        self.executor.prewarm()
+        lock = lock_file(self.ccfg)  # taken once below; every trial's bundle reuses it
+        # Local workers' fork servers import torch in parallel with the set-up below.
+        self.executor = executor or open_executor(cfg)
         self.store = KnowledgeStore(Path(cfg.knowledge.db))
         if self.ccfg.fresh:
             self._archive_previous()
@@ -126,14 +127,14 @@ class Campaign:
                                        make_job=self._hypothesis_job)
         self.judge = Judge(cfg=cfg, store=self.store, state=self.state, runner=self.runner, space=self.space,
                            campaign_dir=self.dir, seeds=self.seeds, timeout_s=timeout,
-                           test_scorer=TrialLauncher())
+                           test_scorer=self.executor)
         # Building the agent imports Ax (seconds) and replays the history into it: done in the
         # background while the baseline trains, so it costs the campaign no wall-clock time.
         self._agent = self._pool.submit(make_agent, cfg.agent, self.space, self.composer.base_flat, seed=self.seeds[0],
                                         on_call=self.gate.record_agent_call, history=self.state.history())
         self._pool.submit(self.knowledge.warm_up)  # load the embedding model while the baseline trains
         self._pool.submit(self.composer.check_seed_is_a_leaf)
-        self._pool.submit(preload_report)  # matplotlib's imports while trials train, not after the last
+        self._pool.submit(_preload_report)  # matplotlib's imports while trials train, not after the last
 
     @property
     def agent(self):
@@ -309,19 +310,10 @@ def _check_agent(cfg: ExperimentConfig) -> None:
         raise ConfigError([dataclasses.replace(p, file=p.file or where) for p in err.problems]) from None
 
 
-def _make_executor(cfg: ExperimentConfig, env: dict[str, str]):
-    """The executor ``cfg.executor`` asks for, or one ConfigError naming the key (Ray not installed,
-    more GPUs per worker than the machine has, a cluster that cannot be reached)."""
-    from autoresearch.executor import make_executor
+def _preload_report() -> None:
+    from autoresearch.report import preload  # torch and matplotlib: never on the way to the first trial
 
-    where = f"conf/executor/{cfg.executor.kind}.yaml (or the command line)"
-    try:
-        return make_executor(cfg.executor, env=env)
-    except ImportError as err:
-        raise ConfigError([ConfigProblem("executor.kind", str(err), where)]) from None
-    except (ValueError, ConnectionError) as err:
-        key = "executor.address" if isinstance(err, ConnectionError) else "executor.workers"
-        raise ConfigError([ConfigProblem(key, str(err), where)]) from None
+    preload()
 
 
 def _one_torch_thread() -> int:
@@ -338,9 +330,15 @@ def _one_torch_thread() -> int:
     return previous
 
 
-def run_campaign(cfg: ExperimentConfig, cli_overrides: list[str], *, interactive: Optional[bool] = None) -> CampaignSummary:
+def run_campaign(cfg: ExperimentConfig, cli_overrides: list[str], *, interactive: Optional[bool] = None,
+                 executor: Optional[Executor] = None) -> CampaignSummary:
     """Run (or resume) the campaign ``cfg.campaign.name``. Entry point of ``+campaign=NAME``."""
-    campaign = Campaign(cfg, cli_overrides, interactive=interactive)
+    try:
+        campaign = Campaign(cfg, cli_overrides, interactive=interactive, executor=executor)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
     try:
         return campaign.run()
     finally:

@@ -276,4 +276,6 @@ def serve() -> int:  # pragma: no cover - runs in the server process, exercised 
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    code = serve()
+    sys.stdout.flush()
+    os._exit(code)  # torch's module-by-module teardown (a second or two) would delay the campaign's end
