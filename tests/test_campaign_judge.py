@@ -1,5 +1,6 @@
-"""The judge's scale ladder on its own: how a model is made k× larger, and how an effect is said
-to hold, shrink or flip at that size (the campaign test runs a real rung end to end)."""
+"""The judge on its own: how a model is made k× larger and an effect said to hold, shrink or flip
+at that size (the campaign test runs a real rung end to end), the screening margin, and what
+waits for the hidden test split's scoring."""
 
 from __future__ import annotations
 
@@ -81,3 +82,99 @@ def test_the_screening_margin_decides_which_runs_go_on_to_validation(store, marg
     judge.close()
     assert store.trial(screen).decision == decision
     assert isinstance(asked, Runs) if decision == "candidate" else asked is None
+
+
+@pytest.mark.parametrize("budget, workers, first_wait", [("seconds", 1, "hold"), ("steps", 1, "ablation"),
+                                                          ("seconds", 2, "ablation")])
+def test_ablations_train_while_the_test_split_is_scored_unless_that_would_slow_a_timed_trial(
+        store, tmp_path, budget, workers, first_wait):
+    """A validated discovery's test-split scoring holds the only slot when a trial beside it would
+    train fewer steps (one worker, a wall-clock budget); otherwise its ablations start at once and
+    the score is recorded when both are done."""
+    import threading
+    from types import SimpleNamespace
+
+    from autoresearch.campaign.judge import Judge
+    from autoresearch.campaign.runner import TrialOutcome
+    from autoresearch.campaign.schedule import Runs, Until
+    from autoresearch.campaign.state import CampaignState
+    from autoresearch.config import compose, to_experiment_config
+    from autoresearch.result import COMPLETED, RunResult
+    from autoresearch.search import SearchSpace
+
+    cfg = to_experiment_config(compose(["+campaign=quickstart", f"trainer.budget.kind={budget}"]))
+    campaign_id = store.upsert_campaign("c", {}, "quickstart", str(tmp_path))
+    seeds = [1, 2, 3, 4]
+    planted = {"optim.lr": 0.01, "model.activation": "swiglu"}
+    hyp_id = store.add_hypothesis(campaign_id, {"overrides": planted, "agent": "test"}, status="proposed",
+                                  fingerprint="h")
+
+    def finished(kind, seed, value, overrides, fingerprint, hyp=None):
+        run_dir = tmp_path / f"{kind}{seed}"
+        run_dir.mkdir()
+        RunResult(status=COMPLETED, val_bpb=value).save(run_dir / "metrics.json")
+        tid = store.add_trial(campaign_id, hyp, kind=kind, seed=seed, overrides=overrides, config={},
+                              fingerprint=fingerprint, run_dir=str(run_dir))
+        store.finish_trial(tid, COMPLETED, {"val_bpb": value})
+        return tid
+
+    for seed in seeds:
+        finished("baseline", seed, 4.00 + 0.01 * seed, {}, "base")
+    screen = finished("hypothesis", 1, 3.50, planted, "h", hyp_id)
+    for seed in seeds[1:]:
+        finished("validation", seed, 3.50 + 0.01 * seed, planted, "h", hyp_id)
+
+    released, asked = threading.Event(), []
+
+    def evaluate_test(run_dir, timeout_s):  # the executor's scorer, held until the test lets it finish
+        asked.append(Path(run_dir).name)
+        released.wait(30)
+        metrics = RunResult.load(Path(run_dir) / "metrics.json")
+        metrics.test_bpb = 3.6
+        metrics.save(Path(run_dir) / "metrics.json")
+
+    fingerprints = {(): "base", tuple(sorted(planted)): "h"}
+    runner = SimpleNamespace(capacity=workers, composer=SimpleNamespace(
+        fingerprint=lambda overrides: fingerprints.get(tuple(sorted(overrides)), f"ablation {sorted(overrides)}")))
+    judge = Judge(cfg=cfg, store=store, state=CampaignState(store, campaign_id, seeds), runner=runner,
+                  space=SearchSpace.load("quickstart"), campaign_dir=tmp_path, seeds=seeds, timeout_s=60,
+                  test_scorer=SimpleNamespace(evaluate_test=evaluate_test))
+    job = judge.validate(hyp_id, planted, screen)
+    wait = next(job)  # every validation run is in the store: the verdict comes before the first wait
+    [finding] = store.findings(campaign_id)
+    assert finding.status == "validated"
+    _eventually(lambda: asked == ["hypothesis1"])  # the scoring has started, whatever comes next
+    if first_wait == "hold":
+        assert isinstance(wait, Until) and wait.exclusive and not wait.ready()
+        released.set()
+        _eventually(wait.ready)
+        wait = job.send(None)
+        assert store.finding(finding.id).test_bpb == pytest.approx(3.6)
+    assert isinstance(wait, Runs) and {r.kind for r in wait.requests} == {"ablation"}
+    assert len(wait.requests) == 2 * 3  # each key left out, on the three validation seeds
+    outcomes = [TrialOutcome(trial_id=0, request=r, result=RunResult(status=COMPLETED, val_bpb=3.7))
+                for r in wait.requests]
+    if first_wait == "hold":
+        with pytest.raises(StopIteration):
+            job.send(outcomes)
+    else:
+        assert store.finding(finding.id).test_bpb is None  # still being scored while the ablations ran
+        wait = job.send(outcomes)
+        assert isinstance(wait, Until) and not wait.exclusive
+        released.set()
+        _eventually(wait.ready)
+        with pytest.raises(StopIteration):
+            job.send(None)
+        assert store.finding(finding.id).test_bpb == pytest.approx(3.6)
+    assert sorted(asked) == ["hypothesis1", "validation2", "validation3", "validation4"]
+    assert "ablation" in store.finding(finding.id).details
+    judge.close()
+
+
+def _eventually(condition, timeout=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

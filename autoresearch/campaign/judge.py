@@ -37,7 +37,7 @@ from autoresearch.campaign.runner import TrialRequest, TrialRunner
 from autoresearch.campaign.schedule import Job, Runs, Until
 from autoresearch.campaign.state import CampaignState, finite
 from autoresearch.config import ExperimentConfig
-from autoresearch.executor import TrialLauncher
+from autoresearch.executor import Executor
 from autoresearch.result import COMPLETED, RunResult
 from autoresearch.search import SearchSpace
 
@@ -64,7 +64,7 @@ class Judge:
 
     def __init__(self, *, cfg: ExperimentConfig, store, state: CampaignState, runner: TrialRunner,
                  space: SearchSpace, campaign_dir: Path, seeds: list[int], timeout_s: float,
-                 test_scorer: TrialLauncher):
+                 test_scorer: Executor):
         self.cfg = cfg
         self.critic = cfg.critic
         self.ccfg = cfg.campaign
@@ -75,14 +75,13 @@ class Judge:
         self.dir = campaign_dir
         self.seeds = seeds
         self.timeout_s = timeout_s
-        # Test-split scoring: processes forked from the scorer's own server (it starts at the first
-        # validated discovery), waited for in a thread beside the trials in flight.
+        # Test-split scoring: processes the executor starts on this machine (forked from a worker's
+        # server, whose imports are paid already), waited for in a thread beside the trials in flight.
         self._test_scorer = test_scorer
         self._scoring = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-split")
 
     def close(self) -> None:
         self._scoring.shutdown(wait=False, cancel_futures=True)
-        self._test_scorer.close()
 
     # ------------------------------------------------------------------ screening
     def judge(self, trial_id: int, hyp_id: int, overrides: dict[str, Any], result: RunResult) -> Job:
@@ -162,12 +161,16 @@ class Judge:
                                       summary + (f" — {details['reason']}" if failures else ""))
         if finding.status != "validated":
             return
-        yield from self.score_test_split(finding_id, hyp_id)
+        scoring = self.start_test_split(hyp_id)
+        if self._scoring_holds_the_slot():
+            yield from self.record_test_split(finding_id, scoring)
         if self.critic.ablations and len(overrides) > 1:
             yield from self.ablate(finding_id, hyp_id, overrides, seeds, cand_values)
         if self.ccfg.scale_ladder:
             yield from self.check_scale(finding_id, hyp_id, overrides, incumbent_overrides=incumbent.overrides,
                                         against=incumbent.hypothesis_id, effect=finding.effect)
+        if not self._scoring_holds_the_slot():  # the follow-ups trained while the runs were scored
+            yield from self.record_test_split(finding_id, scoring)
 
     def apply_fdr(self) -> None:
         """Benjamini–Hochberg across every hypothesis that reached multi-seed testing.
@@ -197,21 +200,29 @@ class Judge:
                 self.store.update_finding(finding.id, q_value=q, status=status)
 
     # ------------------------------------------------------------------ after a verdict
-    def score_test_split(self, finding_id: int, hyp_id: int) -> Job:
-        """A validated discovery is scored once on the hidden test split; nothing selects on it."""
+    def start_test_split(self, hyp_id: int) -> list[tuple[Any, futures.Future]]:
+        """Score a validated discovery's runs once on the hidden test split (nothing selects on it):
+        the scoring processes start now, waited for in a thread; ``record_test_split`` collects them."""
         if not self.critic.evaluate_test_split:
-            return
+            return []
         runs = [t for t in self.store.trials(self.state.campaign_id)
                 if t.hypothesis_id == hyp_id and t.status == COMPLETED and t.kind in ("hypothesis", "validation")]
-        scored = [self._scoring.submit(self._test_scorer.evaluate_test, Path(trial.run_dir), self.timeout_s)
-                  for trial in runs]
-        # A trial on a wall-clock budget would train fewer steps beside the scoring, so with one worker
-        # nothing starts meanwhile. On a steps or tokens budget its result cannot change, and with
-        # several workers the other slots keep training: the next trials go on.
-        seconds_budget = self.cfg.trainer.budget.kind == "seconds"
-        yield Until(lambda: all(f.done() for f in scored), exclusive=seconds_budget and self.runner.capacity == 1)
+        return [(trial, self._scoring.submit(self._test_scorer.evaluate_test, Path(trial.run_dir), self.timeout_s))
+                for trial in runs]
+
+    def _scoring_holds_the_slot(self) -> bool:
+        """A trial on a wall-clock budget would train fewer steps beside the scoring, so with one
+        worker nothing starts meanwhile. On a steps or tokens budget its result cannot change, and
+        with several workers the other slots keep training: ablations and new trials go on."""
+        return self.cfg.trainer.budget.kind == "seconds" and self.runner.capacity == 1
+
+    def record_test_split(self, finding_id: int, scoring: list[tuple[Any, futures.Future]]) -> Job:
+        """Wait for the scoring started by ``start_test_split`` and record the mean test_bpb."""
+        if not scoring:
+            return
+        yield Until(lambda: all(future.done() for _, future in scoring), exclusive=self._scoring_holds_the_slot())
         values, errors = [], []
-        for trial, future in zip(runs, scored):
+        for trial, future in scoring:
             error = future.result()
             if error is None:
                 values.append(RunResult.load(Path(trial.run_dir) / "metrics.json").test_bpb)

@@ -89,6 +89,11 @@ class Executor(Protocol):
     def prewarm(self) -> None:
         """Get ready for the next start (a warm fork server) where that helps; else nothing."""
 
+    def evaluate_test(self, run_dir: Path, timeout_s: float) -> Optional[str]:
+        """Score a finished trial's saved weights on the hidden test split, in a process on this
+        machine (its run directory is home by then); None, or why it failed. Safe to call from a
+        thread other than the runner's; it does not count against ``capacity``."""
+
     def close(self) -> None:
         """Stop every trial still running and release workers (and a cluster it started)."""
 

@@ -169,6 +169,10 @@ class LocalExecutor:
         for launcher in self._launchers:
             launcher.prewarm()
 
+    def evaluate_test(self, run_dir: Path, timeout_s: float) -> Optional[str]:
+        """Forked from the first slot's server: no process pays the imports again."""
+        return self._launchers[0].evaluate_test(Path(run_dir), timeout_s)
+
     def close(self) -> None:
         for handle in self._running.values():
             if not handle.finished:

@@ -145,14 +145,16 @@ class TrialLauncher:
         # environment wins.
         self.env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self._server: Optional[ForkServer] = None
+        self._server_lock = threading.Lock()  # the runner and the test-split scorer both start processes
 
     def prewarm(self) -> None:
         """Start the fork server (its imports overlap whatever runs meanwhile); cheap once it runs."""
-        if self.warm and (self._server is None or not self._server.alive()):
-            if self._server is not None:
-                log.warning("the trial fork server died (exit code %s); starting another", self._server.proc.poll())
-                self._server.close()
-            self._server = ForkServer(self.env)
+        with self._server_lock:
+            if self.warm and (self._server is None or not self._server.alive()):
+                if self._server is not None:
+                    log.warning("the trial fork server died (exit code %s); starting another", self._server.proc.poll())
+                    self._server.close()
+                self._server = ForkServer(self.env)
 
     def start(self, trial_id: int, run_dir: Path, timeout_s: float) -> RunningTrial:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -172,11 +174,13 @@ class TrialLauncher:
 
     def _launch(self, trial_id: int, run_dir: Path, argv: list[str], timeout_s: float) -> RunningTrial:
         """``python -m autoresearch.experiment ARGV``: forked from the server when it can, else cold."""
+        server = None
         if self.warm:
             self.prewarm()
-            assert self._server is not None
+            server = self._server
+        if server is not None:
             try:
-                proc: Any = self._server.spawn(argv, run_dir / PROCESS_LOG)
+                proc: Any = server.spawn(argv, run_dir / PROCESS_LOG)
                 return RunningTrial(trial_id=trial_id, run_dir=run_dir, proc=proc, timeout_s=timeout_s)
             except OSError as err:
                 log.warning("%s; %s starts cold", err, run_dir.name)
@@ -189,9 +193,10 @@ class TrialLauncher:
                             _stderr_thread=_drain_to(proc.stderr, run_dir / PROCESS_LOG))
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        self._server = None
+        with self._server_lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.close()
 
 
 def _drain_to(stream: Any, path: Path) -> threading.Thread:

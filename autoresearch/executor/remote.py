@@ -325,6 +325,7 @@ class RayExecutor:
                 self._owns_cluster = True
         self._actor_class = ray.remote(TrialActor)
         self._running: list[RayTrialHandle] = []
+        self._scorer = TrialLauncher()  # test-split scoring, here: the run directories came home
         log.info("ray executor: %d worker(s), %s CPU / %s GPU per trial, cluster %s", config.workers,
                  config.num_cpus, config.num_gpus, config.address or "started locally")
 
@@ -358,8 +359,13 @@ class RayExecutor:
     def prewarm(self) -> None:
         """Nothing to do: each actor's start-up overlaps the campaign's work by itself."""
 
+    def evaluate_test(self, run_dir: Path, timeout_s: float) -> Optional[str]:
+        """On the campaign's machine, where ``finish`` brought the run directory (and its weights)."""
+        return self._scorer.evaluate_test(Path(run_dir), timeout_s)
+
     def close(self) -> None:
         ray = _require_ray()
+        self._scorer.close()
         for handle in self._running:
             if not handle.finished:
                 handle._release()
