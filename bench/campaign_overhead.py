@@ -7,10 +7,11 @@ i.e. the share of the worker slots' time not spent training or evaluating (with 
 share of the wall clock). Evaluation includes the hidden test split's scoring of a validated
 discovery's runs (``test_eval_seconds`` in their metrics.json; that process's start and weight
 loading are overhead) where it held the only slot (one worker, a wall-clock budget); elsewhere it
-ran beside the training trials, on top of the slots, and is shown apart. Everything else is overhead: process start-up, Ax and the LLM proposing (unless hidden behind a
-training trial), the gate, the store, early-stopping decisions, the report. The campaign is the
-real one (``python -m autoresearch +campaign=...``), timed from the outside. Goal: ≤ 2 % for
-60-second trials on CPU.
+ran beside the training trials, on top of the slots, and is shown apart. Everything else is
+overhead: process start-up, Ax and the LLM proposing (unless hidden behind a training trial),
+the gate, the store, early-stopping decisions, the report. The campaign is the real one
+(``python -m autoresearch +campaign=...``), timed from the outside. Goal: ≤ 2 % for 60-second
+trials on CPU.
 
     python bench/campaign_overhead.py                        # quickstart space, 60 s trials, 6 hypotheses
     python bench/campaign_overhead.py --seconds 20 --trials 3  # a quicker look
@@ -25,7 +26,6 @@ campaign really runs them.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from autoresearch.experiment import METRICS_FILE, RunResult
 from autoresearch.store import KnowledgeStore
 
 
@@ -64,7 +65,7 @@ def waiting_for_results(spans: list[tuple[float, float]], workers: int) -> float
 def _test_eval_seconds(run_dir: Path) -> float:
     """The test-split evaluation recorded in a run's metrics.json (0 if it was not scored)."""
     try:
-        return float(json.loads((run_dir / "metrics.json").read_text()).get("test_eval_seconds") or 0)
+        return RunResult.load(run_dir / METRICS_FILE).test_eval_seconds or 0.0
     except (OSError, ValueError):
         return 0.0
 
