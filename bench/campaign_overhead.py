@@ -99,8 +99,14 @@ def main() -> None:
     store = KnowledgeStore(root / "knowledge.sqlite")
     campaign = store.campaigns()[-1]
     trials = store.trials(campaign.id)
-    train = sum(float(t.metrics.get("training_seconds", 0) or 0) for t in trials)
-    evals = sum(float(t.metrics.get("eval_seconds", 0) or 0) for t in trials)
+    # Runs started early on an idle worker and cancelled when their job moved on: their training
+    # served nothing, so their slot time counts as overhead, shown apart.
+    cancelled = [t for t in trials if (t.error or "").startswith("cancelled:")]
+    useful = [t for t in trials if t not in cancelled]
+    train = sum(float(t.metrics.get("training_seconds", 0) or 0) for t in useful)
+    evals = sum(float(t.metrics.get("eval_seconds", 0) or 0) for t in useful)
+    lost = sum(float(t.metrics.get("training_seconds", 0) or 0) + float(t.metrics.get("eval_seconds", 0) or 0)
+               for t in cancelled)
     test_evals = sum(_test_eval_seconds(Path(t.run_dir)) for t in trials if t.run_dir)
     scoring_held_the_slot = args.workers == 1  # the bench's budget is in seconds (Judge._scoring_holds_the_slot)
     if scoring_held_the_slot:
@@ -114,7 +120,8 @@ def main() -> None:
     for t in trials:
         kinds[t.kind] = kinds.get(t.kind, 0) + 1
     print(f"trials: {len(trials)} ({', '.join(f'{k} {v}' for k, v in kinds.items())}), "
-          f"early-stopped {sum(t.status == 'early_stopped' for t in trials)}")
+          f"early-stopped {sum(t.status == 'early_stopped' for t in trials)}, "
+          f"started early and cancelled {len(cancelled)}")
     print(f"campaign wall time        {wall:9.1f} s")
     print(f"Σ training                {train:9.1f} s")
     print(f"Σ evaluation              {evals:9.1f} s  " + (f"(of which the test split {test_evals:.1f} s)"
@@ -126,7 +133,10 @@ def main() -> None:
         waited = waiting_for_results([(t.started_at, t.finished_at) for t in trials], args.workers)
         print(f"  of which slots waiting  {waited:9.1f} s = {100 * waited / slots:.2f} %  (nothing could start before "
               f"a running trial's result: the search's own critical path)")
-        print(f"  the campaign's own      {overhead - waited:9.1f} s = {100 * (overhead - waited) / slots:.2f} %  "
+        print(f"  of which cancelled runs {lost:9.1f} s = {100 * lost / slots:.2f} %  (training of runs started early "
+              f"on an idle worker that their job did not need after all)")
+        own = overhead - waited - lost
+        print(f"  the campaign's own      {own:9.1f} s = {100 * own / slots:.2f} %  "
               f"(start-up, hand-over, proposals, test split, report)")
     print(f"per trial                 {overhead / max(len(trials), 1):9.2f} s")
     print(f"start-up (first trial)    {startup:9.1f} s  (interpreter, imports, store, lock)")

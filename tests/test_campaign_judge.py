@@ -58,7 +58,6 @@ def test_the_screening_margin_decides_which_runs_go_on_to_validation(store, marg
     from autoresearch.campaign.schedule import Runs
     from autoresearch.campaign.state import CampaignState
     from autoresearch.config import compose, to_experiment_config
-    from autoresearch.executor import TrialLauncher
     from autoresearch.result import COMPLETED, RunResult
 
     cfg = to_experiment_config(compose(["+campaign=quickstart", f"critic.screening_margin={margin}"]))
@@ -75,9 +74,9 @@ def test_the_screening_margin_decides_which_runs_go_on_to_validation(store, marg
                              fingerprint="h", run_dir="")
     result = RunResult(status=COMPLETED, val_bpb=4.00 - gain)
     store.finish_trial(screen, COMPLETED, result.to_dict())
-    runner = SimpleNamespace(composer=SimpleNamespace(fingerprint=lambda overrides: "h" if overrides else "base"))
+    runner = SimpleNamespace(capacity=1, composer=SimpleNamespace(fingerprint=lambda o: "h" if o else "base"))
     judge = Judge(cfg=cfg, store=store, state=state, runner=runner, space=None, campaign_dir=Path("/tmp/c"),
-                  seeds=seeds, timeout_s=60, test_scorer=TrialLauncher())
+                  seeds=seeds, timeout_s=60, test_scorer=SimpleNamespace())  # nothing is validated here
     asked = next(judge.judge(screen, hyp_id, {"optim.lr": 0.01}, result), None)
     judge.close()
     assert store.trial(screen).decision == decision

@@ -2,7 +2,9 @@
 
 Older jobs' runs go first; with one slot the order is the sequential one; two jobs asking for the
 same configuration on the same seed share one trial; a trial whose worker died runs once more and
-its job sees only the second outcome; an exclusive wait holds new hypotheses back.
+its job sees only the second outcome; an exclusive wait holds new hypotheses back; once no new
+hypothesis will come, idle slots start the runs a job said it would ask for next, and cancel them
+when it moves on without them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 from autoresearch.campaign.runner import InFlight, TrialOutcome, TrialRequest
 from autoresearch.campaign.schedule import NoSource, Runs, Scheduler, Until
-from autoresearch.result import COMPLETED, CRASHED, RunResult
+from autoresearch.result import COMPLETED, CRASHED, INTERRUPTED, RunResult
 
 
 @dataclass
@@ -26,11 +28,14 @@ class FakeHandle:
 
 @dataclass
 class FakeRunner:
-    """Trials end in the order they started, one per ``watch``; ``doomed`` keys die once."""
+    """Trials end in the order they started (``quick`` keys first), one per ``watch``; ``doomed``
+    keys die once."""
 
     capacity: int
     doomed: set = field(default_factory=set)
+    quick: set = field(default_factory=set)
     started: list = field(default_factory=list)
+    cancelled: list = field(default_factory=list)
     peak: int = 0
     _flying: int = 0
 
@@ -45,10 +50,17 @@ class FakeRunner:
         return InFlight(request, FakeHandle(len(self.started), dies), label=str(len(self.started)))
 
     def watch(self, flying, wake=lambda: False):
-        return flying[0]
+        return next((t for t in flying if self.key(t.request) in self.quick), flying[0])
+
+    def cancel(self, trial: InFlight, reason: str) -> None:
+        if trial.cancelled is None:
+            trial.cancelled = reason
+            self.cancelled.append((trial.request.overrides.get("x"), trial.request.seed))
 
     def record(self, trial: InFlight) -> TrialOutcome:
         self._flying -= 1
+        if trial.cancelled:
+            return TrialOutcome(trial.running.trial_id, trial.request, RunResult(status=INTERRUPTED))
         if trial.running.dies:
             return TrialOutcome(trial.running.trial_id, trial.request, RunResult(status=CRASHED), retry=True)
         value = float(trial.request.overrides.get("x", 0)) + trial.request.seed / 100
@@ -114,6 +126,10 @@ class CountingSource:
     def __init__(self, n):
         self.n, self.asked = n, []
 
+    @property
+    def over(self):
+        return self.n == 0
+
     def poll(self):
         return self.n > 0
 
@@ -149,3 +165,74 @@ def test_an_exclusive_wait_holds_new_hypotheses_back_until_it_is_over():
 
 def test_nothing_left_and_no_source_ends_the_schedule():
     assert Scheduler(FakeRunner(capacity=1)).step(NoSource()) is False
+
+
+class Over:
+    """A source with no new hypothesis (``over``), or one still preparing the next (not ``over``)."""
+
+    def __init__(self, over: bool):
+        self.over = over
+
+    def poll(self):
+        return False
+
+    def take(self, block):
+        return None
+
+
+def screen_then_validate(seen: list, passes: bool = True):
+    """A hypothesis job: the screening run says the validation seeds come next, if it passes."""
+    [screen] = yield Runs((req(1, 1, "hypothesis"),), ahead=(req(1, 2), req(1, 3)))
+    seen.append(screen.result.val_bpb)
+    if passes:
+        outcomes = yield Runs((req(1, 2), req(1, 3)))
+        seen.extend((o.trial_id, o.result.status) for o in outcomes)
+
+
+def run_to_the_end(scheduler: Scheduler, source) -> None:
+    while scheduler.step(source):
+        pass
+
+
+def test_once_no_hypothesis_will_come_an_idle_slot_starts_what_the_job_will_ask_for_next():
+    runner, seen = FakeRunner(capacity=2), []
+    scheduler = Scheduler(runner)
+    scheduler.add(screen_then_validate(seen), "h1")
+    run_to_the_end(scheduler, Over(True))
+    # seed 2 started beside the screening and became the job's own run: three trials, none twice
+    assert [(kind, seed) for kind, _, seed, _ in runner.started] == [
+        ("hypothesis", 1), ("validation", 2), ("validation", 3)]
+    assert seen == [1.01, (2, COMPLETED), (3, COMPLETED)] and runner.cancelled == []
+
+
+def test_nothing_starts_early_while_hypotheses_may_still_come_or_with_one_worker():
+    for capacity, over in ((2, False), (1, True)):
+        runner, seen = FakeRunner(capacity=capacity), []
+        scheduler = Scheduler(runner)
+        scheduler.add(screen_then_validate(seen), "h1")
+        scheduler.step(Over(over))  # the screening trains (and, in this fake, ends) alone
+        assert [kind for kind, *_ in runner.started] == ["hypothesis"]
+        run_to_the_end(scheduler, NoSource())
+        assert [(kind, seed) for kind, _, seed, _ in runner.started] == [
+            ("hypothesis", 1), ("validation", 2), ("validation", 3)]
+        assert runner.cancelled == []
+
+
+def test_an_early_run_its_job_moves_on_without_is_cancelled_and_not_run_again():
+    runner, seen = FakeRunner(capacity=2), []
+    scheduler = Scheduler(runner)
+    scheduler.add(screen_then_validate(seen, passes=False), "h1")
+    run_to_the_end(scheduler, Over(True))
+    assert [(kind, seed) for kind, _, seed, _ in runner.started] == [("hypothesis", 1), ("validation", 2)]
+    assert runner.cancelled == [(1, 2)] and seen == [1.01]
+
+
+def test_an_early_run_that_ends_before_its_job_asks_goes_to_nobody_and_is_not_retried():
+    runner, seen = FakeRunner(capacity=2, quick={(str([("x", 1)]), 2)}), []
+    scheduler = Scheduler(runner)
+    scheduler.add(screen_then_validate(seen), "h1")
+    run_to_the_end(scheduler, Over(True))
+    # seed 2 ended first (the campaign's job then reads it from the store; this fake job asks again)
+    assert [(kind, seed) for kind, _, seed, _ in runner.started] == [
+        ("hypothesis", 1), ("validation", 2), ("validation", 3), ("validation", 2)]
+    assert seen == [1.01, (4, COMPLETED), (3, COMPLETED)] and runner.cancelled == []

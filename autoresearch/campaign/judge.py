@@ -43,6 +43,7 @@ from autoresearch.search import SearchSpace
 
 log = logging.getLogger(__name__)
 INCONCLUSIVE = "inconclusive"  # the critic's verdict for incomplete evidence (autoresearch.critic.INCONCLUSIVE)
+RunConfig = tuple[dict[str, Any], Optional[int], str, Optional[dict[str, Any]]]  # overrides, hypothesis, kind, model patch
 
 
 @dataclass(frozen=True)
@@ -116,19 +117,19 @@ class Judge:
     def validate(self, hyp_id: int, overrides: dict[str, Any], screen_trial_id: int) -> Job:
         from autoresearch.critic import assess
 
-        k = max(self.critic.validation_seeds, 2)
-        seeds = self.seeds[1 : 1 + k]  # fresh seeds: the screening seed never enters the test
+        seeds = self._validation_seeds()
         incumbent = self.state.incumbent()
         reference, candidate = yield from self._seed_runs(
             [(incumbent.overrides, incumbent.hypothesis_id, _reference_kind(incumbent.hypothesis_id), None),
-             (overrides, hyp_id, "validation", None)], seeds)
+             (overrides, hyp_id, "validation", None)], seeds, ahead=self._ablation_runs(hyp_id, overrides))
         while (now := self.state.incumbent()).hypothesis_id != incumbent.hypothesis_id:
             # A discovery was validated while these seeds trained: the candidate must beat it instead
             # (its runs on these seeds exist already, from its own validation).
             log.info("h%d: the incumbent is now h%s; comparing with it", hyp_id, now.hypothesis_id)
             incumbent = now
             [reference] = yield from self._seed_runs(
-                [(now.overrides, now.hypothesis_id, _reference_kind(now.hypothesis_id), None)], seeds)
+                [(now.overrides, now.hypothesis_id, _reference_kind(now.hypothesis_id), None)], seeds,
+                ahead=self._ablation_runs(hyp_id, overrides))
         failures = _failures(candidate, reference, "validation")
         paired = [s for s in seeds if not candidate[s].failed and not reference[s].failed]
         cand_values = [candidate[s].value for s in paired]
@@ -171,6 +172,26 @@ class Judge:
                                         against=incumbent.hypothesis_id, effect=finding.effect)
         if not self._scoring_holds_the_slot():  # the follow-ups trained while the runs were scored
             yield from self.record_test_split(finding_id, scoring)
+
+    def validation_runs(self, hyp_id: int, overrides: dict[str, Any]) -> tuple[TrialRequest, ...]:
+        """The candidate's validation runs not in the store yet: what a screening that passes asks
+        for next, which idle workers may start early (``schedule.Runs.ahead``). With one worker
+        nothing ever starts early, so nothing is looked up."""
+        if self.runner.capacity == 1:
+            return ()
+        _, missing = self._missing_runs([(overrides, hyp_id, "validation", None)], self._validation_seeds())
+        return tuple(request for _, request in missing)
+
+    def _ablation_runs(self, hyp_id: int, overrides: dict[str, Any]) -> tuple[TrialRequest, ...]:
+        """A validated discovery's ablation runs, asked for before its verdict as ``Runs.ahead``."""
+        if self.runner.capacity == 1 or not self.critic.ablations or len(overrides) <= 1:
+            return ()
+        configs = [(a.overrides, hyp_id, "ablation", None) for a in self._ablations(overrides)]
+        _, missing = self._missing_runs(configs, self._validation_seeds())
+        return tuple(request for _, request in missing)
+
+    def _validation_seeds(self) -> list[int]:
+        return self.seeds[1 : 1 + max(self.critic.validation_seeds, 2)]  # the screening seed never enters the test
 
     def apply_fdr(self) -> None:
         """Benjamini–Hochberg across every hypothesis that reached multi-seed testing.
@@ -239,13 +260,11 @@ class Judge:
     def ablate(self, finding_id: int, hyp_id: int, overrides: dict[str, Any], seeds: list[int],
                full_values: list[float]) -> Job:
         """Leave-one-out ablations along the dependency graph: what each key of a discovery is worth."""
-        from autoresearch.critic import AblationGraph
-
-        graph = AblationGraph(self.space.dependency_edges(), set(overrides))
+        graph = self._ablation_graph(overrides)
         effects: dict[tuple[str, ...], float] = {}
         failures: list[dict[str, Any]] = []
         mean_full = _mean(full_values)
-        ablations = list(graph.leave_one_out(overrides))
+        ablations = self._ablations(overrides)
         every_run = yield from self._seed_runs([(a.overrides, hyp_id, "ablation", None) for a in ablations], seeds)
         for ablation, runs in zip(ablations, every_run):
             failed = [r for r in runs.values() if r.failed]
@@ -298,14 +317,34 @@ class Judge:
             self.store.update_finding(finding_id, details={**self._details(finding_id), "scale": rungs})
 
     # ------------------------------------------------------------------ helpers
-    def _seed_runs(self, configs: list[tuple[dict[str, Any], Optional[int], str, Optional[dict[str, Any]]]],
-                   seeds: list[int]) -> Generator[Runs, Any, list[dict[int, SeedRun]]]:
+    def _ablation_graph(self, overrides: dict[str, Any]):
+        from autoresearch.critic import AblationGraph
+
+        return AblationGraph(self.space.dependency_edges(), set(overrides))
+
+    def _ablations(self, overrides: dict[str, Any]) -> list:
+        return list(self._ablation_graph(overrides).leave_one_out(overrides))
+
+    def _seed_runs(self, configs: list[RunConfig], seeds: list[int],
+                   ahead: tuple[TrialRequest, ...] = ()) -> Generator[Runs, Any, list[dict[int, SeedRun]]]:
         """Each configuration ``(overrides, hypothesis, kind, model patch)`` on each of ``seeds``.
 
         Finished runs are read from the store (whatever their outcome, so a resumed campaign never
         repeats a crash); the rest are asked for together, to train side by side where there are
-        workers for them.
+        workers for them. ``ahead``: what the caller will probably ask for next (``Runs.ahead``).
         """
+        out, missing = self._missing_runs(configs, seeds)
+        outcomes = (yield Runs(tuple(request for _, request in missing), ahead=ahead)) if missing else []
+        for (index, request), outcome in zip(missing, outcomes):
+            result = outcome.result
+            value = result.val_bpb if result.status == COMPLETED and finite(result.val_bpb) else None
+            out[index][request.seed] = SeedRun(request.seed, outcome.trial_id, result.status, value)
+        return [{seed: runs[seed] for seed in seeds} for runs in out]
+
+    def _missing_runs(self, configs: list[RunConfig],
+                      seeds: list[int]) -> tuple[list[dict[int, SeedRun]], list[tuple[int, TrialRequest]]]:
+        """Per configuration, the runs on ``seeds`` the store holds; and (its index, a request) for
+        each of the others."""
         out: list[dict[int, SeedRun]] = []
         missing: list[tuple[int, TrialRequest]] = []
         for overrides, hyp_id, kind, patch in configs:
@@ -321,12 +360,7 @@ class Judge:
                     missing.append((len(out), TrialRequest(overrides=overrides, seed=seed, kind=kind,
                                                            hypothesis_id=hyp_id, config_patch=patch)))
             out.append(runs)
-        outcomes = (yield Runs(tuple(request for _, request in missing))) if missing else []
-        for (index, request), outcome in zip(missing, outcomes):
-            result = outcome.result
-            value = result.val_bpb if result.status == COMPLETED and finite(result.val_bpb) else None
-            out[index][request.seed] = SeedRun(request.seed, outcome.trial_id, result.status, value)
-        return [{seed: runs[seed] for seed in seeds} for runs in out]
+        return out, missing
 
     def _time_to_verdict(self, hyp_id: int) -> dict[str, float]:
         """Wall time from the hypothesis being proposed (stored) to its verdict (now)."""

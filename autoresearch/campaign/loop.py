@@ -204,7 +204,8 @@ class Campaign:
     def _hypothesis_job(self, hyp_id: int, hyp: Hypothesis, screened: Optional[list] = None) -> Job:
         """Screen ``hyp`` on the first seed (the critic may stop it early), then judge it."""
         [outcome] = yield Runs((TrialRequest(overrides=hyp.overrides, seed=self.seeds[0], kind="hypothesis",
-                                             hypothesis_id=hyp_id, allow_stop=True),))
+                                             hypothesis_id=hyp_id, allow_stop=True),),
+                               ahead=self.judge.validation_runs(hyp_id, hyp.overrides))
         if screened is not None:
             screened.append(outcome)
         # The agent learns the outcome and the memory embeds it on the proposal thread, after the

@@ -66,6 +66,10 @@ class HypothesisSource:
             self._pending = self.pool.submit(self.gate.next_hypothesis, self.out_of_time)
         return self.make_job(*gated)
 
+    @property
+    def over(self) -> bool:
+        return self._over
+
     def cancel(self) -> None:
         """A proposal nobody will run (the wall clock ran out) is dropped."""
         if self._pending is not None:

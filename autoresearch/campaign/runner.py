@@ -22,7 +22,7 @@ from autoresearch.campaign.state import CampaignState
 from autoresearch.config import to_dict
 from autoresearch.executor import Executor, TrialHandle
 from autoresearch.experiment import write_run_spec
-from autoresearch.result import EARLY_STOPPED, INTERRUPTED, RunResult
+from autoresearch.result import COMPLETED, EARLY_STOPPED, INTERRUPTED, RunResult
 from autoresearch.search import Hypothesis
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class InFlight:
     running: TrialHandle
     label: str
     partial: list[tuple[float, float]] = field(default_factory=list)
+    cancelled: Optional[str] = None  # why the campaign no longer needs it (a run started early)
 
 
 def describe(overrides: dict[str, Any]) -> str:
@@ -159,9 +160,22 @@ class TrialRunner:
                          decision.reason)
                 running.request_stop(decision.reason)
 
+    def cancel(self, trial: InFlight, reason: str) -> None:
+        """Stop a trial nobody needs any more; it is recorded as ``interrupted`` (unless it finished
+        first), so a job that asks for the same run later trains it again."""
+        if trial.cancelled is None:
+            log.info("cancelling %s: %s", trial.label, reason)
+            trial.cancelled = reason
+            trial.running.request_stop(reason)
+
     def record(self, trial: InFlight) -> TrialOutcome:
         running = trial.running
         result = running.finish()
+        if trial.cancelled is not None and result.status != COMPLETED:
+            result.status, result.error = INTERRUPTED, f"cancelled: {trial.cancelled}"
+            self.store.finish_trial(running.trial_id, INTERRUPTED, result.to_dict(), result.error)
+            self.view.end_trial(trial.label, result)
+            return TrialOutcome(running.trial_id, trial.request, result)
         if result.status == EARLY_STOPPED and running.stop_reason:
             result.error = result.error or running.stop_reason
         retry = running.infrastructure_failure and trial.request.attempt == 0

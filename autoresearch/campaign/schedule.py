@@ -12,6 +12,14 @@ hypothesis from the campaign's ``Source``. Two jobs that need the same configura
 seed share one trial; a trial whose worker died is run once more. With one worker this is the
 sequential order exactly: the baseline's seeds, then each hypothesis screened and judged before
 the next one starts.
+
+Once no new hypothesis will come, a campaign's last judgements would leave slots idle while a
+screening run or a validation seed decides what comes next. With several workers, those slots
+start the runs a job said it will *probably* ask for next (``Runs.ahead``: a screening's
+validation seeds, a validation's ablations). Such a speculative trial becomes the job's own when
+the job asks for it, is kept in the store if it finishes first (the job then reads it from there,
+as after a resume), and is cancelled (recorded ``interrupted``, with why) once the job moves on
+without it.
 """
 
 from __future__ import annotations
@@ -25,15 +33,18 @@ from dataclasses import dataclass, field
 from typing import Callable, Generator, Optional, Protocol, Union
 
 from autoresearch.campaign.runner import POLL_SECONDS, InFlight, TrialOutcome, TrialRequest, TrialRunner
+from autoresearch.result import INTERRUPTED
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Runs:
-    """A job needs these trials; it resumes with their outcomes, in this order."""
+    """A job needs these trials; it resumes with their outcomes, in this order. ``ahead``: the runs
+    it will probably ask for next, which a slot with nothing else to do may start early."""
 
     requests: tuple[TrialRequest, ...]
+    ahead: tuple[TrialRequest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,9 +70,15 @@ class Source(Protocol):
     def take(self, block: bool) -> Optional[Job]:
         """The next job, or None: none ready yet (``block`` False) or none will come (``block`` True)."""
 
+    @property
+    def over(self) -> bool:
+        """No new job will come (a limit was reached or the agent ran out)."""
+
 
 class NoSource:
     """No new work: run what the jobs ask for, then stop."""
+
+    over = True
 
     def poll(self) -> bool:
         return False
@@ -77,6 +94,8 @@ class _Task:
     order: int  # its runs' priority: older jobs first
     waiting: Optional[Wait] = None  # None: not started yet
     outcomes: dict[int, TrialOutcome] = field(default_factory=dict)
+    wanted: set[Key] = field(default_factory=set)  # keys of its current wait's runs, asked for or ahead
+    ahead: list[tuple[Key, TrialRequest]] = field(default_factory=list)  # not yet started early
 
 
 class Scheduler:
@@ -91,6 +110,7 @@ class Scheduler:
         self._requests: dict[Key, TrialRequest] = {}  # queued or flying
         self._waiters: dict[Key, list[tuple[_Task, int]]] = {}
         self._flying: dict[Key, InFlight] = {}
+        self._speculative: dict[Key, _Task] = {}  # flying early for a job that has not asked yet
         self._running: tuple[TrialRequest, ...] = ()  # a snapshot other threads may read
 
     # ------------------------------------------------------------------ what a caller sees
@@ -123,6 +143,8 @@ class Scheduler:
                 return True
             if idle:
                 return False
+            if source.over and self.runner.capacity > 1:
+                self._start_ahead()
         if self._flying:
             # the source is polled even with no slot free: it may start preparing the next hypothesis
             ended = self.runner.watch(list(self._flying.values()),
@@ -146,9 +168,12 @@ class Scheduler:
                     task.waiting = task.job.send(sent)
                 except StopIteration:
                     self._tasks.remove(task)
+                    task.wanted, task.ahead = set(), []
                     break
+                task.wanted, task.ahead = set(), []
                 if isinstance(task.waiting, Runs):
                     self._enqueue(task, task.waiting)
+        self._cancel_unwanted()
 
     @staticmethod
     def _ready(task: _Task) -> bool:
@@ -169,12 +194,39 @@ class Scheduler:
     def _enqueue(self, task: _Task, runs: Runs) -> None:
         for index, request in enumerate(runs.requests):
             key = self.runner.key(request)
+            task.wanted.add(key)
             if key in self._waiters:  # already queued or flying for another job: share it
                 self._waiters[key].append((task, index))
                 continue
             self._waiters[key] = [(task, index)]
             self._requests[key] = request
-            heapq.heappush(self._queue, (task.order, next(self._seq), key))
+            if self._speculative.pop(key, None) is None:  # else: started early, now the job's own
+                heapq.heappush(self._queue, (task.order, next(self._seq), key))
+        if runs.ahead and self.runner.capacity > 1:
+            task.ahead = [(self.runner.key(request), request) for request in runs.ahead]
+            task.wanted.update(key for key, _ in task.ahead)
+
+    def _start_ahead(self) -> None:
+        """Free slots, nothing queued and no new hypothesis to come: start the runs older jobs will
+        probably ask for next."""
+        for task in self._tasks:
+            while task.ahead and len(self._flying) < self.runner.capacity:
+                key, request = task.ahead.pop(0)
+                if key in self._waiters or key in self._speculative:
+                    continue
+                log.info("an idle worker starts a %s run of h%s on seed %s early", request.kind,
+                         request.hypothesis_id, request.seed)
+                self._speculative[key] = task
+                self._flying[key] = self.runner.start(request)
+                self._running = tuple(trial.request for trial in self._flying.values())
+
+    def _cancel_unwanted(self) -> None:
+        """Early trials whose job ended or moved on without asking for them are cancelled."""
+        for key, task in self._speculative.items():
+            if key not in task.wanted:
+                request = self._flying[key].request
+                whose = f"h{request.hypothesis_id}" if request.hypothesis_id is not None else task.name
+                self.runner.cancel(self._flying[key], f"a {request.kind} run started early that {whose} did not need")
 
     def _start_next(self) -> None:
         _, _, key = heapq.heappop(self._queue)
@@ -186,8 +238,12 @@ class Scheduler:
         del self._flying[key]
         self._running = tuple(trial.request for trial in self._flying.values())
         outcome = self.runner.record(ended)
-        if outcome.retry:  # its worker died: once more, ahead of everything else
-            self._requests[key] = dataclasses.replace(outcome.request, attempt=outcome.request.attempt + 1)
+        if self._speculative.pop(key, None) is not None:
+            return  # nobody asked for it (yet): the store keeps it for the job that will
+        if outcome.retry or outcome.result.status == INTERRUPTED:  # its worker died, or a job claimed
+            # it while it was being cancelled: once more, ahead of everything else
+            attempt = outcome.request.attempt + (1 if outcome.retry else 0)
+            self._requests[key] = dataclasses.replace(outcome.request, attempt=attempt)
             heapq.heappush(self._queue, (-1, next(self._seq), key))
             return
         del self._requests[key]
