@@ -9,10 +9,11 @@ every mode (determinism whatever N).
 
     PYTHONPATH=$PWD python bench/parallel.py --trials 6 --steps 200 --rounds 1
 
-In the ``cold`` modes each trial process imports torch itself, as Ray actors' do; the ``forked``
-modes are what a local campaign runs: each worker's trials forked from its fork server. Before
-the clock starts each executor runs one untimed trial per worker (a fork server's imports are paid
-once per campaign, by its first trial), and Ray's local cluster is started (time printed apart).
+In the ``cold`` modes each trial process imports torch itself; the ``forked`` modes are what a
+local campaign runs: each worker's trials forked from its fork server. Ray's actors keep a fork
+server each and serve trial after trial, so ``ray×2`` forks too. Before the clock starts each
+executor runs one untimed trial per worker (a fork server's imports are paid once per campaign,
+by its first trial), and Ray's local cluster is started (time printed apart).
 
     PYTHONPATH=$PWD python bench/parallel.py --trials 6 --steps 200 --modes cold×1 forked×1 cold×2 forked×2
 """
@@ -31,7 +32,7 @@ from autoresearch.config.executor import ExecutorConfig
 from autoresearch.executor import Executor, make_executor
 from autoresearch.experiment import COMPLETED, write_run_spec
 
-MODES = {  # name: (executor, trial processes forked from a warm server)
+MODES = {  # name: (executor, local trial processes forked from a warm server; Ray actors always fork)
     "cold×1": (ExecutorConfig(kind="local", workers=1, threads_per_worker=1), False),
     "cold×2": (ExecutorConfig(kind="local", workers=2, threads_per_worker=1), False),
     "ray×2": (ExecutorConfig(kind="ray", workers=2, num_cpus=1), False),

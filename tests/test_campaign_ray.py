@@ -39,11 +39,12 @@ def cluster():
 
 
 def trains_a_trial(node) -> bool:
-    """A trial process (``python -m autoresearch.experiment``) runs under this node's raylet."""
+    """A trial process runs under this node's raylet: started cold (``python -m
+    autoresearch.experiment``) or forked from an actor's fork server (named ``trial <run dir>``)."""
     raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
     for child in raylet.children(recursive=True):
         try:
-            if "autoresearch.experiment" in " ".join(child.cmdline()):
+            if "autoresearch.experiment" in " ".join(child.cmdline()) or child.name().startswith("trial "):
                 return True
         except psutil.Error:
             continue

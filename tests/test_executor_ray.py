@@ -115,6 +115,18 @@ def test_a_remote_trial_streams_its_curve_and_a_stop_request_ends_it_early(execu
     assert (run_dir / METRICS_FILE).is_file()
 
 
+def test_an_actor_whose_trial_ended_runs_the_next_trial_with_the_same_resources(executor, tmp_path, tiny_overrides):
+    """Workers stay warm: the actor (and the fork server in it, which imported torch once) that ran
+    one trial on the second node runs the next one there too; the result is the same."""
+    first = executor.start(5, spec(tmp_path / "first", tiny_overrides), timeout_s=300, resources=SECOND_NODE)
+    first_result = first.finish()
+    second = executor.start(6, spec(tmp_path / "second", tiny_overrides), timeout_s=300, resources=SECOND_NODE)
+    second_result = second.finish()
+    assert first_result.status == second_result.status == COMPLETED, (first_result.error, second_result.error)
+    assert second.worker_id == first.worker_id and second.node_id == first.node_id
+    assert second_result.val_bpb == first_result.val_bpb
+
+
 def test_a_node_that_dies_mid_trial_gives_an_infrastructure_failure(executor, cluster, tmp_path, tiny_overrides):
     c, second = cluster
     run_dir = spec(tmp_path / "orphaned", [*tiny_overrides, "trainer.budget.value=100000"])

@@ -2,7 +2,10 @@
 
 Nothing assumes a shared filesystem. ``start`` ships the run spec (``config.yaml``,
 ``overrides.yaml``) to the actor, which trains in a private temporary directory on its node with
-the same process mechanics as the local executor (``TrialLauncher``). The campaign polls the actor
+the same process mechanics as the local executor (``TrialLauncher``): each actor keeps a fork
+server that imported torch once, and an actor whose trial ended well waits for the next trial
+with the same resources (at most ``workers`` actors live at once), so after the first trial on a
+worker a trial starts in milliseconds, as locally. The campaign polls the actor
 for new curve rows while the trial trains (and mirrors them into the local ``curve.jsonl``); a stop
 request writes the STOP file over there; ``finish`` brings the whole run directory home as a
 tarball. An actor that dies (its worker killed, its node gone) makes the result an
@@ -22,7 +25,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from autoresearch.config.executor import ExecutorConfig
 from autoresearch.executor.base import INFRASTRUCTURE_FAILURE, ExecutorBusy, TrialResources
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 SPEC_FILES = (CONFIG_FILE, OVERRIDES_FILE)  # all a trial process needs to start
 CALL_TIMEOUT_S = 120.0  # an actor call that takes longer means the actor is unreachable
 WAIT_SLICE_S = 0.5  # wait() blocks the actor at most this long per call, so a stop is never held up
+PING_TIMEOUT_S = 10.0  # an idle actor that does not answer this fast is not given a trial
+Shape = tuple[float, float, tuple[tuple[str, float], ...]]  # an actor's num_cpus, num_gpus, custom resources
 
 
 def _require_ray():
@@ -68,11 +73,16 @@ class TrialActor:
     """
 
     def __init__(self, threads: int):
-        # No fork server: an actor serves one trial, so a server would only add its own start-up.
-        self._launcher = TrialLauncher(warm=False, env={"OMP_NUM_THREADS": str(threads),
-                                                        "MKL_NUM_THREADS": str(threads)})
+        # The executor reuses an actor for trial after trial, so its fork server's imports (torch:
+        # seconds) are paid once per worker; they start now, while the actor waits for its first.
+        self._launcher = TrialLauncher(env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+        self._launcher.prewarm()
         self._dir: Optional[Path] = None
         self._trial: Optional[RunningTrial] = None
+
+    def ready(self) -> bool:
+        """Answers while the actor (and its node) lives: checked before an idle actor is reused."""
+        return True
 
     def start(self, trial_id: int, spec: dict[str, bytes], timeout_s: float) -> str:
         """Write the spec into a fresh directory, start the trial process; returns this node's id."""
@@ -118,8 +128,10 @@ class TrialActor:
 class RayTrialHandle:
     """The campaign's side of a trial running in a ``TrialActor`` somewhere on the cluster."""
 
-    def __init__(self, actor: Any, *, trial_id: int, run_dir: Path, timeout_s: float, started_ref: Any):
+    def __init__(self, actor: Any, *, trial_id: int, run_dir: Path, timeout_s: float, started_ref: Any,
+                 reuse: Callable[[Any], None] = lambda actor: None):
         self._actor = actor
+        self._reuse = reuse  # hands the actor back to the executor once the trial ended well
         self.trial_id = trial_id
         self.run_dir = run_dir
         self.timeout_s = timeout_s
@@ -136,6 +148,11 @@ class RayTrialHandle:
         self._result: Optional[RunResult] = None
 
     # ------------------------------------------------------------------ state
+    @property
+    def worker_id(self) -> str:
+        """The Ray actor the trial runs in (one actor serves trial after trial)."""
+        return self._actor._actor_id.hex()
+
     @property
     def done(self) -> bool:
         if not self._done and self._started():
@@ -286,7 +303,10 @@ class RayTrialHandle:
             result_dict, packed = answer
             unpack_dir(packed, self.run_dir)
             result = RunResult.from_dict(result_dict)
-        elif self._failure is not None:
+            self._result = result
+            self._reuse(self._actor)  # it answered: alive, and its fork server is warm
+            return result
+        if self._failure is not None:
             result = RunResult(status=CRASHED, error=f"{INFRASTRUCTURE_FAILURE}: {self._failure}")
         elif self._start_error is not None:
             result = RunResult(status=CRASHED, error=f"the trial could not start: {self._start_error}")
@@ -298,12 +318,16 @@ class RayTrialHandle:
         return result
 
     def _release(self) -> None:
-        import ray
+        _kill(self._actor)
 
-        try:
-            ray.kill(self._actor, no_restart=True)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+
+def _kill(actor: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception:  # noqa: BLE001 - already gone
+        pass
 
 
 class RayExecutor:
@@ -325,6 +349,7 @@ class RayExecutor:
                 self._owns_cluster = True
         self._actor_class = ray.remote(TrialActor)
         self._running: list[RayTrialHandle] = []
+        self._idle: list[tuple[Shape, Any]] = []  # warm actors between trials, with their resources
         self._scorer = TrialLauncher()  # test-split scoring, here: the run directories came home
         log.info("ray executor: %d worker(s), %s CPU / %s GPU per trial, cluster %s", config.workers,
                  config.num_cpus, config.num_gpus, config.address or "started locally")
@@ -344,20 +369,50 @@ class RayExecutor:
         if CONFIG_FILE not in spec:
             raise FileNotFoundError(f"{run_dir / CONFIG_FILE}: write the trial's spec before starting it")
         (run_dir / CURVE_FILE).unlink(missing_ok=True)
-        resources = resources or TrialResources()
-        num_cpus = self.config.num_cpus if resources.num_cpus is None else resources.num_cpus
-        num_gpus = self.config.num_gpus if resources.num_gpus is None else resources.num_gpus
-        actor = self._actor_class.options(
-            num_cpus=num_cpus, num_gpus=num_gpus, resources=dict(resources.custom) or None,
-            max_restarts=0, max_task_retries=0, name=None,
-        ).remote(max(1, int(num_cpus)))
+        shape = self._shape(resources or TrialResources())
+        actor = self._take_idle(shape) or self._new_actor(shape)
         handle = RayTrialHandle(actor, trial_id=trial_id, run_dir=run_dir, timeout_s=timeout_s,
-                                started_ref=actor.start.remote(trial_id, spec, timeout_s))
+                                started_ref=actor.start.remote(trial_id, spec, timeout_s),
+                                reuse=lambda used: self._idle.append((shape, used)))
         self._running.append(handle)
         return handle
 
     def prewarm(self) -> None:
-        """Nothing to do: each actor's start-up overlaps the campaign's work by itself."""
+        """Start an actor for every free worker now, so that each imports torch into its fork server
+        while the campaign starts (they declare the configured resources, as most trials do)."""
+        self._running = [h for h in self._running if not h.finished]
+        shape = self._shape(TrialResources())
+        while len(self._running) + len(self._idle) < self.capacity:
+            self._idle.append((shape, self._new_actor(shape)))
+
+    # ------------------------------------------------------------------ the actor pool
+    def _shape(self, resources: TrialResources) -> Shape:
+        num_cpus = self.config.num_cpus if resources.num_cpus is None else resources.num_cpus
+        num_gpus = self.config.num_gpus if resources.num_gpus is None else resources.num_gpus
+        return float(num_cpus), float(num_gpus), tuple(sorted(resources.custom.items()))
+
+    def _new_actor(self, shape: Shape) -> Any:
+        num_cpus, num_gpus, custom = shape
+        return self._actor_class.options(
+            num_cpus=num_cpus, num_gpus=num_gpus, resources=dict(custom) or None,
+            max_restarts=0, max_task_retries=0, name=None,
+        ).remote(max(1, int(num_cpus)))
+
+    def _take_idle(self, shape: Shape) -> Optional[Any]:
+        """A live idle actor with these resources, if any. Otherwise idle actors of other shapes
+        make room, so that no more than ``workers`` actors hold resources at once."""
+        import ray
+
+        for entry in [e for e in self._idle if e[0] == shape]:
+            self._idle.remove(entry)
+            try:
+                ray.get(entry[1].ready.remote(), timeout=PING_TIMEOUT_S)
+                return entry[1]
+            except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):  # its node or worker is gone
+                _kill(entry[1])
+        while self._idle and len(self._running) + len(self._idle) >= self.capacity:
+            _kill(self._idle.pop(0)[1])
+        return None
 
     def evaluate_test(self, run_dir: Path, timeout_s: float) -> Optional[str]:
         """On the campaign's machine, where ``finish`` brought the run directory (and its weights)."""
@@ -370,5 +425,8 @@ class RayExecutor:
             if not handle.finished:
                 handle._release()
         self._running = []
+        for _, actor in self._idle:
+            _kill(actor)
+        self._idle = []
         if self._owns_cluster and ray.is_initialized():
             ray.shutdown()
