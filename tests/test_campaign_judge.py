@@ -83,6 +83,68 @@ def test_the_screening_margin_decides_which_runs_go_on_to_validation(store, marg
     assert isinstance(asked, Runs) if decision == "candidate" else asked is None
 
 
+PLANTED = {"optim.lr": 0.01, "model.activation": "swiglu"}
+
+
+def discovery_judge(store, tmp_path, evaluate_test, *, budget="steps", workers=1):
+    """A judge over a real store whose planted two-key hypothesis has its screening and validation
+    runs finished (run directories with metrics.json): validating it reaches a verdict at once.
+    Returns the judge, the hypothesis and its screening trial; called again on the same store, a
+    judge of the same campaign (as a resumed run builds), and None for those two."""
+    from types import SimpleNamespace
+
+    from autoresearch.campaign.judge import Judge
+    from autoresearch.campaign.state import CampaignState
+    from autoresearch.config import compose, to_experiment_config
+    from autoresearch.result import COMPLETED, RunResult
+    from autoresearch.search import SearchSpace
+
+    cfg = to_experiment_config(compose(["+campaign=quickstart", f"trainer.budget.kind={budget}"]))
+    campaign = store.campaign("c")
+    campaign_id = campaign.id if campaign else store.upsert_campaign("c", {}, "quickstart", str(tmp_path))
+    seeds = [1, 2, 3, 4]
+    hyp_id, screen = None, None
+    if campaign is None:
+        hyp_id = store.add_hypothesis(campaign_id, {"overrides": PLANTED, "agent": "test"}, status="proposed",
+                                      fingerprint="h")
+
+        def finished(kind, seed, value, overrides, fingerprint, hyp=None):
+            run_dir = tmp_path / f"{kind}{seed}"
+            run_dir.mkdir()
+            RunResult(status=COMPLETED, val_bpb=value).save(run_dir / "metrics.json")
+            tid = store.add_trial(campaign_id, hyp, kind=kind, seed=seed, overrides=overrides, config={},
+                                  fingerprint=fingerprint, run_dir=str(run_dir))
+            store.finish_trial(tid, COMPLETED, {"val_bpb": value})
+            return tid
+
+        for seed in seeds:
+            finished("baseline", seed, 4.00 + 0.01 * seed, {}, "base")
+        screen = finished("hypothesis", 1, 3.50, PLANTED, "h", hyp_id)
+        for seed in seeds[1:]:
+            finished("validation", seed, 3.50 + 0.01 * seed, PLANTED, "h", hyp_id)
+    fingerprints = {(): "base", tuple(sorted(PLANTED)): "h"}
+    runner = SimpleNamespace(capacity=workers, composer=SimpleNamespace(
+        fingerprint=lambda overrides: fingerprints.get(tuple(sorted(overrides)), f"ablation {sorted(overrides)}")))
+    judge = Judge(cfg=cfg, store=store, state=CampaignState(store, campaign_id, seeds), runner=runner,
+                  space=SearchSpace.load("quickstart"), campaign_dir=tmp_path, seeds=seeds, timeout_s=60,
+                  test_scorer=SimpleNamespace(evaluate_test=evaluate_test))
+    return judge, hyp_id, screen
+
+
+def held_scorer(released, asked):
+    """The executor's test-split scorer, held until the test lets it finish."""
+    from autoresearch.result import RunResult
+
+    def evaluate_test(run_dir, timeout_s):
+        asked.append(Path(run_dir).name)
+        released.wait(30)
+        metrics = RunResult.load(Path(run_dir) / "metrics.json")
+        metrics.test_bpb = 3.6
+        metrics.save(Path(run_dir) / "metrics.json")
+
+    return evaluate_test
+
+
 @pytest.mark.parametrize("budget, workers, first_wait", [("seconds", 1, "hold"), ("steps", 1, "ablation"),
                                                           ("seconds", 2, "ablation")])
 def test_ablations_train_while_the_test_split_is_scored_unless_that_would_slow_a_timed_trial(
@@ -91,54 +153,16 @@ def test_ablations_train_while_the_test_split_is_scored_unless_that_would_slow_a
     train fewer steps (one worker, a wall-clock budget); otherwise its ablations start at once and
     the score is recorded when both are done."""
     import threading
-    from types import SimpleNamespace
 
-    from autoresearch.campaign.judge import Judge
     from autoresearch.campaign.runner import TrialOutcome
     from autoresearch.campaign.schedule import Runs, Until
-    from autoresearch.campaign.state import CampaignState
-    from autoresearch.config import compose, to_experiment_config
     from autoresearch.result import COMPLETED, RunResult
-    from autoresearch.search import SearchSpace
-
-    cfg = to_experiment_config(compose(["+campaign=quickstart", f"trainer.budget.kind={budget}"]))
-    campaign_id = store.upsert_campaign("c", {}, "quickstart", str(tmp_path))
-    seeds = [1, 2, 3, 4]
-    planted = {"optim.lr": 0.01, "model.activation": "swiglu"}
-    hyp_id = store.add_hypothesis(campaign_id, {"overrides": planted, "agent": "test"}, status="proposed",
-                                  fingerprint="h")
-
-    def finished(kind, seed, value, overrides, fingerprint, hyp=None):
-        run_dir = tmp_path / f"{kind}{seed}"
-        run_dir.mkdir()
-        RunResult(status=COMPLETED, val_bpb=value).save(run_dir / "metrics.json")
-        tid = store.add_trial(campaign_id, hyp, kind=kind, seed=seed, overrides=overrides, config={},
-                              fingerprint=fingerprint, run_dir=str(run_dir))
-        store.finish_trial(tid, COMPLETED, {"val_bpb": value})
-        return tid
-
-    for seed in seeds:
-        finished("baseline", seed, 4.00 + 0.01 * seed, {}, "base")
-    screen = finished("hypothesis", 1, 3.50, planted, "h", hyp_id)
-    for seed in seeds[1:]:
-        finished("validation", seed, 3.50 + 0.01 * seed, planted, "h", hyp_id)
 
     released, asked = threading.Event(), []
-
-    def evaluate_test(run_dir, timeout_s):  # the executor's scorer, held until the test lets it finish
-        asked.append(Path(run_dir).name)
-        released.wait(30)
-        metrics = RunResult.load(Path(run_dir) / "metrics.json")
-        metrics.test_bpb = 3.6
-        metrics.save(Path(run_dir) / "metrics.json")
-
-    fingerprints = {(): "base", tuple(sorted(planted)): "h"}
-    runner = SimpleNamespace(capacity=workers, composer=SimpleNamespace(
-        fingerprint=lambda overrides: fingerprints.get(tuple(sorted(overrides)), f"ablation {sorted(overrides)}")))
-    judge = Judge(cfg=cfg, store=store, state=CampaignState(store, campaign_id, seeds), runner=runner,
-                  space=SearchSpace.load("quickstart"), campaign_dir=tmp_path, seeds=seeds, timeout_s=60,
-                  test_scorer=SimpleNamespace(evaluate_test=evaluate_test))
-    job = judge.validate(hyp_id, planted, screen)
+    judge, hyp_id, screen = discovery_judge(store, tmp_path, held_scorer(released, asked), budget=budget,
+                                            workers=workers)
+    campaign_id = judge.state.campaign_id
+    job = judge.validate(hyp_id, PLANTED, screen)
     wait = next(job)  # every validation run is in the store: the verdict comes before the first wait
     [finding] = store.findings(campaign_id)
     assert finding.status == "validated"
@@ -168,6 +192,42 @@ def test_ablations_train_while_the_test_split_is_scored_unless_that_would_slow_a
     assert sorted(asked) == ["hypothesis1", "validation2", "validation3", "validation4"]
     assert "ablation" in store.finding(finding.id).details
     judge.close()
+
+
+def test_a_discovery_whose_follow_ups_a_kill_cut_short_gets_them_on_resume(store, tmp_path):
+    """Killed right after the verdict (test split being scored, no ablation run yet): the resumed
+    campaign's judge scores the test split and runs the ablations; once they are done, nothing is owed."""
+    import threading
+
+    from autoresearch.campaign.runner import TrialOutcome
+    from autoresearch.campaign.schedule import Runs, Until
+    from autoresearch.result import COMPLETED, RunResult
+
+    never, asked = threading.Event(), []
+    judge, hyp_id, screen = discovery_judge(store, tmp_path, held_scorer(never, asked))
+    next(judge.validate(hyp_id, PLANTED, screen))  # the verdict, then the campaign is killed
+    judge.close()
+    [finding] = store.findings(judge.state.campaign_id)
+    assert finding.status == "validated" and finding.test_bpb is None and "ablation" not in finding.details
+
+    released, asked_again = threading.Event(), []
+    resumed, _, _ = discovery_judge(store, tmp_path, held_scorer(released, asked_again))
+    [job] = resumed.resume_jobs()
+    wait = next(job)
+    assert isinstance(wait, Runs) and len(wait.requests) == 2 * 3 and {r.kind for r in wait.requests} == {"ablation"}
+    wait = job.send([TrialOutcome(trial_id=0, request=r, result=RunResult(status=COMPLETED, val_bpb=3.7))
+                     for r in wait.requests])
+    assert isinstance(wait, Until)
+    released.set()
+    never.set()
+    _eventually(wait.ready)
+    with pytest.raises(StopIteration):
+        job.send(None)
+    finding = store.finding(finding.id)
+    assert finding.test_bpb == pytest.approx(3.6) and "ablation" in finding.details
+    assert sorted(asked_again) == ["hypothesis1", "validation2", "validation3", "validation4"]
+    assert resumed.resume_jobs() == []  # nothing owed any more
+    resumed.close()
 
 
 def _eventually(condition, timeout=30.0):

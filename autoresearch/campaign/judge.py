@@ -20,7 +20,9 @@ its moment.
 A run of ours that crashes, diverges or times out anywhere here — a validation seed, an
 ablation, the test split, a scale check — is a recorded outcome with its reason (the finding is
 ``inconclusive`` when its evidence is incomplete); it never ends the campaign, and a resumed
-campaign reads it from the store instead of running it again.
+campaign reads it from the store instead of running it again. A kill between a verdict and the
+end of its follow-ups loses nothing either: the resumed campaign gives each validated discovery
+the test-split score, ablations and scale checks it does not have yet.
 """
 
 from __future__ import annotations
@@ -102,8 +104,10 @@ class Judge:
         yield from self.validate(hyp_id, overrides, trial_id)
 
     def resume_jobs(self) -> list[Job]:
-        """After a kill: judge screening runs nobody judged, and finish validations that never reached
-        a verdict, before anything new is proposed."""
+        """After a kill: judge screening runs nobody judged, finish validations that never reached
+        a verdict, and give validated discoveries the follow-ups a kill cut short (test split,
+        ablations, scale checks), before anything new is proposed. Runs that finished before the
+        kill are read from the store, not trained again."""
         jobs = []
         for trial in self.state.undecided_screenings():
             hyp = self.state.hypothesis(trial.hypothesis_id)
@@ -111,6 +115,11 @@ class Judge:
                                    RunResult.from_dict({**trial.metrics, "status": trial.status})))
         for trial in self.state.unassessed_candidates():
             jobs.append(self.validate(trial.hypothesis_id, trial.overrides, trial.id))
+        for finding in self.store.findings(self.state.campaign_id):
+            if finding.status == "validated" and (self._owes_test_split(finding) or self._owes_ablation(finding)
+                                                  or self._owes_scale(finding)):
+                log.info("h%d: finishing what a kill cut short after its verdict", finding.hypothesis_id)
+                jobs.append(self.follow_up(finding))
         return jobs
 
     # ------------------------------------------------------------------ validation
@@ -160,18 +169,40 @@ class Judge:
         summary = f"{finding.status}: effect {finding.effect:+.4f} [{finding.ci_low:+.4f}, {finding.ci_high:+.4f}]"
         self.store.set_trial_decision(screen_trial_id, "keep" if finding.status == "validated" else "discard",
                                       summary + (f" — {details['reason']}" if failures else ""))
-        if finding.status != "validated":
-            return
-        scoring = self.start_test_split(hyp_id)
+        if finding.status == "validated":
+            yield from self.follow_up(finding)
+
+    def follow_up(self, finding) -> Job:
+        """What a validated discovery gets and does not have yet: the test-split score, the
+        ablations, the scale checks (all three right after its verdict; after a kill, what is left)."""
+        details = finding.details or {}
+        hyp_id, overrides = finding.hypothesis_id, self._overrides_of(finding)
+        seeds, against = details.get("seeds") or self._validation_seeds(), details.get("against")
+        scoring = self.start_test_split(hyp_id) if self._owes_test_split(finding) else []
         if self._scoring_holds_the_slot():
-            yield from self.record_test_split(finding_id, scoring)
-        if self.critic.ablations and len(overrides) > 1:
-            yield from self.ablate(finding_id, hyp_id, overrides, seeds, cand_values)
-        if self.ccfg.scale_ladder:
-            yield from self.check_scale(finding_id, hyp_id, overrides, incumbent_overrides=incumbent.overrides,
-                                        against=incumbent.hypothesis_id, effect=finding.effect)
+            yield from self.record_test_split(finding.id, scoring)
+        if self._owes_ablation(finding):
+            yield from self.ablate(finding.id, hyp_id, overrides, seeds, details.get("candidate", []))
+        if self._owes_scale(finding):
+            incumbent_overrides = self.state.hypothesis(against).overrides if against is not None else {}
+            yield from self.check_scale(finding.id, hyp_id, overrides, incumbent_overrides=incumbent_overrides,
+                                        against=against, effect=finding.effect)
         if not self._scoring_holds_the_slot():  # the follow-ups trained while the runs were scored
-            yield from self.record_test_split(finding_id, scoring)
+            yield from self.record_test_split(finding.id, scoring)
+
+    def _owes_test_split(self, finding) -> bool:
+        details = finding.details or {}
+        return self.critic.evaluate_test_split and finding.test_bpb is None and "test_split_errors" not in details
+
+    def _owes_ablation(self, finding) -> bool:
+        return (self.critic.ablations and len(self._overrides_of(finding)) > 1
+                and "ablation" not in (finding.details or {}))
+
+    def _overrides_of(self, finding) -> dict[str, Any]:
+        return (finding.details or {}).get("overrides") or self.state.hypothesis(finding.hypothesis_id).overrides
+
+    def _owes_scale(self, finding) -> bool:
+        return len((finding.details or {}).get("scale", [])) < len(self.ccfg.scale_ladder)
 
     def validation_runs(self, hyp_id: int, overrides: dict[str, Any]) -> tuple[TrialRequest, ...]:
         """The candidate's validation runs not in the store yet: what a screening that passes asks
