@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from autoresearch.config import ConfigError, compose, renamed_overrides, to_experiment_config
+from autoresearch.experiment import exit_now
 from autoresearch.safety import install_log_safety, scrub_text, terminal_text
 
 log = logging.getLogger("autoresearch")
@@ -117,7 +118,4 @@ if __name__ == "__main__":
     # Everything is on disk (store closed, report written). Tearing down torch, Ax and transformers
     # module by module adds about a second to every run for nothing; errors never reach this line
     # (Hydra exits through SystemExit), so they keep the normal exit.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_now(0)

@@ -31,6 +31,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional
 
+from autoresearch.experiment import exit_now
+
 log = logging.getLogger(__name__)
 
 SUPPORTED = sys.platform.startswith("linux") and hasattr(os, "fork")  # macOS: fork after torch is unsafe
@@ -276,6 +278,4 @@ def serve() -> int:  # pragma: no cover - runs in the server process, exercised 
 
 
 if __name__ == "__main__":
-    code = serve()
-    sys.stdout.flush()
-    os._exit(code)  # torch's module-by-module teardown (a second or two) would delay the campaign's end
+    exit_now(serve())  # torch's module-by-module teardown (a second or two) would delay the campaign's end

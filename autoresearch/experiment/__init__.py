@@ -13,6 +13,7 @@ from autoresearch.result import (
     RunResult,
     TrialStatus,
 )
+from autoresearch.experiment.exit import exit_now
 from autoresearch.experiment.layout import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -58,6 +59,7 @@ __all__ = [
     "RunResult",
     "TrialStatus",
     "evaluate_test",
+    "exit_now",
     "read_overrides",
     "run_experiment",
     "write_run_spec",
