@@ -123,7 +123,7 @@ def test_an_actor_whose_trial_ended_runs_the_next_trial_with_the_same_resources(
     second = executor.start(6, spec(tmp_path / "second", tiny_overrides), timeout_s=300, resources=SECOND_NODE)
     second_result = second.finish()
     assert first_result.status == second_result.status == COMPLETED, (first_result.error, second_result.error)
-    assert second.worker_id == first.worker_id and second.node_id == first.node_id
+    assert first.worker_id and second.worker_id == first.worker_id and second.node_id == first.node_id
     assert second_result.val_bpb == first_result.val_bpb
 
 

@@ -84,15 +84,17 @@ class TrialActor:
         """Answers while the actor (and its node) lives: checked before an idle actor is reused."""
         return True
 
-    def start(self, trial_id: int, spec: dict[str, bytes], timeout_s: float) -> str:
-        """Write the spec into a fresh directory, start the trial process; returns this node's id."""
+    def start(self, trial_id: int, spec: dict[str, bytes], timeout_s: float) -> tuple[str, str]:
+        """Write the spec into a fresh directory, start the trial process; returns this node's id
+        and this actor's."""
         import ray
 
         self._dir = Path(tempfile.mkdtemp(prefix=f"autoresearch-trial{trial_id}-"))
         for name, data in spec.items():
             (self._dir / Path(name).name).write_bytes(data)
         self._trial = self._launcher.start(trial_id, self._dir, timeout_s)
-        return ray.get_runtime_context().get_node_id()
+        context = ray.get_runtime_context()
+        return context.get_node_id(), context.get_actor_id()
 
     def poll(self) -> tuple[list[dict[str, Any]], bool]:
         """New curve rows, and whether the trial process has ended."""
@@ -138,6 +140,7 @@ class RayTrialHandle:
         self.stop_reason: Optional[str] = None
         self.timed_out = False
         self.node_id: Optional[str] = None  # where it runs, once its process has started
+        self.worker_id: Optional[str] = None  # the actor it runs in (one actor serves trial after trial)
         self._started_ref = started_ref
         self._created = time.monotonic()
         self._done = False
@@ -148,11 +151,6 @@ class RayTrialHandle:
         self._result: Optional[RunResult] = None
 
     # ------------------------------------------------------------------ state
-    @property
-    def worker_id(self) -> str:
-        """The Ray actor the trial runs in (one actor serves trial after trial)."""
-        return self._actor._actor_id.hex()
-
     @property
     def done(self) -> bool:
         if not self._done and self._started():
@@ -180,7 +178,7 @@ class RayTrialHandle:
         if not ready:
             return False
         try:
-            self.node_id = ray.get(self._started_ref)
+            self.node_id, self.worker_id = ray.get(self._started_ref)
         except ray.exceptions.RayTaskError as err:  # the start itself raised: the trial's fault
             self._start_error = str(err)[-4000:]
             self._done = True
