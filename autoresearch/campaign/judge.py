@@ -210,16 +210,15 @@ class Judge:
         nothing ever starts early, so nothing is looked up."""
         if self.runner.capacity == 1:
             return ()
-        _, missing = self._missing_runs([(overrides, hyp_id, "validation", None)], self._validation_seeds())
-        return tuple(request for _, request in missing)
+        return self._requests_for_missing([(overrides, hyp_id, "validation", None)], self._validation_seeds())
 
     def _ablation_runs(self, hyp_id: int, overrides: dict[str, Any]) -> tuple[TrialRequest, ...]:
         """A validated discovery's ablation runs, asked for before its verdict as ``Runs.ahead``."""
         if self.runner.capacity == 1 or not self.critic.ablations or len(overrides) <= 1:
             return ()
-        configs = [(a.overrides, hyp_id, "ablation", None) for a in self._ablations(overrides)]
-        _, missing = self._missing_runs(configs, self._validation_seeds())
-        return tuple(request for _, request in missing)
+        ablations = self._ablation_graph(overrides).leave_one_out(overrides)
+        return self._requests_for_missing([(a.overrides, hyp_id, "ablation", None) for a in ablations],
+                                          self._validation_seeds())
 
     def _validation_seeds(self) -> list[int]:
         return self.seeds[1 : 1 + max(self.critic.validation_seeds, 2)]  # the screening seed never enters the test
@@ -295,7 +294,7 @@ class Judge:
         effects: dict[tuple[str, ...], float] = {}
         failures: list[dict[str, Any]] = []
         mean_full = _mean(full_values)
-        ablations = self._ablations(overrides)
+        ablations = list(graph.leave_one_out(overrides))
         every_run = yield from self._seed_runs([(a.overrides, hyp_id, "ablation", None) for a in ablations], seeds)
         for ablation, runs in zip(ablations, every_run):
             failed = [r for r in runs.values() if r.failed]
@@ -353,9 +352,6 @@ class Judge:
 
         return AblationGraph(self.space.dependency_edges(), set(overrides))
 
-    def _ablations(self, overrides: dict[str, Any]) -> list:
-        return list(self._ablation_graph(overrides).leave_one_out(overrides))
-
     def _seed_runs(self, configs: list[RunConfig], seeds: list[int],
                    ahead: tuple[TrialRequest, ...] = ()) -> Generator[Runs, Any, list[dict[int, SeedRun]]]:
         """Each configuration ``(overrides, hypothesis, kind, model patch)`` on each of ``seeds``.
@@ -365,12 +361,16 @@ class Judge:
         workers for them. ``ahead``: what the caller will probably ask for next (``Runs.ahead``).
         """
         out, missing = self._missing_runs(configs, seeds)
-        outcomes = (yield Runs(tuple(request for _, request in missing), ahead=ahead)) if missing else []
+        outcomes = (yield Runs(_requests(missing), ahead=ahead)) if missing else []
         for (index, request), outcome in zip(missing, outcomes):
             result = outcome.result
             value = result.val_bpb if result.status == COMPLETED and finite(result.val_bpb) else None
             out[index][request.seed] = SeedRun(request.seed, outcome.trial_id, result.status, value)
         return [{seed: runs[seed] for seed in seeds} for runs in out]
+
+    def _requests_for_missing(self, configs: list[RunConfig], seeds: list[int]) -> tuple[TrialRequest, ...]:
+        """Requests for the runs of ``configs`` on ``seeds`` the store does not hold yet."""
+        return _requests(self._missing_runs(configs, seeds)[1])
 
     def _missing_runs(self, configs: list[RunConfig],
                       seeds: list[int]) -> tuple[list[dict[int, SeedRun]], list[tuple[int, TrialRequest]]]:
@@ -434,6 +434,10 @@ def scale_verdict(effect: float, scaled_effect: float, ci_low: float, ci_high: f
     if low > 0 and sign * scaled_effect >= 0.5 * abs(effect):
         return "holds"
     return "shrinks"
+
+
+def _requests(missing: list[tuple[int, TrialRequest]]) -> tuple[TrialRequest, ...]:
+    return tuple(request for _, request in missing)
 
 
 def _reference_kind(hypothesis_id: Optional[int]) -> str:

@@ -38,8 +38,8 @@ from autoresearch.campaign.proposals import HypothesisSource
 from autoresearch.campaign.runner import TrialOutcome, TrialRequest, TrialRunner
 from autoresearch.campaign.schedule import Job, Runs, Scheduler, Until
 from autoresearch.campaign.state import CampaignState, finite, was_interrupted
-from autoresearch.campaign.view import CampaignView
 from autoresearch.campaign.startup import lock_file, open_executor
+from autoresearch.campaign.view import CampaignView
 from autoresearch.config import ConfigError, ConfigProblem, ExperimentConfig, to_dict
 from autoresearch.executor import Executor
 from autoresearch.result import COMPLETED
@@ -157,7 +157,6 @@ class Campaign:
         """Baseline, owed judgements and new hypotheses, on every worker, until a limit; then ``finish()``."""
         log.info("campaign %s in %s (search space %s, agent %s, %d %s worker(s))", self.ccfg.name, self.dir,
                  self.space.name, self.cfg.agent.kind, self.cfg.executor.workers, self.cfg.executor.kind)
-        self.executor.prewarm()
         try:
             with self.view:
                 self.scheduler.add(self._baseline_job(), "baseline")

@@ -163,14 +163,12 @@ class Scheduler:
             while self._ready(task):
                 wait = task.waiting
                 sent = [task.outcomes[i] for i in range(len(wait.requests))] if isinstance(wait, Runs) else None
-                task.outcomes = {}
+                task.outcomes, task.wanted, task.ahead = {}, set(), []
                 try:
                     task.waiting = task.job.send(sent)
                 except StopIteration:
                     self._tasks.remove(task)
-                    task.wanted, task.ahead = set(), []
                     break
-                task.wanted, task.ahead = set(), []
                 if isinstance(task.waiting, Runs):
                     self._enqueue(task, task.waiting)
         self._cancel_unwanted()
@@ -217,8 +215,7 @@ class Scheduler:
                 log.info("an idle worker starts a %s run of h%s on seed %s early", request.kind,
                          request.hypothesis_id, request.seed)
                 self._speculative[key] = task
-                self._flying[key] = self.runner.start(request)
-                self._running = tuple(trial.request for trial in self._flying.values())
+                self._fly(key, request)
 
     def _cancel_unwanted(self) -> None:
         """Early trials whose job ended or moved on without asking for them are cancelled."""
@@ -230,7 +227,10 @@ class Scheduler:
 
     def _start_next(self) -> None:
         _, _, key = heapq.heappop(self._queue)
-        self._flying[key] = self.runner.start(self._requests[key])
+        self._fly(key, self._requests[key])
+
+    def _fly(self, key: Key, request: TrialRequest) -> None:
+        self._flying[key] = self.runner.start(request)
         self._running = tuple(trial.request for trial in self._flying.values())
 
     def _finish(self, ended: InFlight) -> None:

@@ -358,9 +358,9 @@ class RayExecutor:
 
     def start(self, trial_id: int, run_dir: Path, timeout_s: float,
               resources: Optional[TrialResources] = None) -> RayTrialHandle:
-        """Ship the spec in ``run_dir`` to a new actor; returns at once (the actor may still be queued)."""
-        self._running = [h for h in self._running if not h.finished]
-        if len(self._running) >= self.capacity:
+        """Ship the spec in ``run_dir`` to an idle actor with these resources, else a new one; returns
+        at once (a new actor may still be queued)."""
+        if self._in_flight() >= self.capacity:
             raise ExecutorBusy(f"all {self.capacity} Ray workers are busy: finish() a trial before starting another")
         run_dir = Path(run_dir)
         spec = {name: (run_dir / name).read_bytes() for name in SPEC_FILES if (run_dir / name).is_file()}
@@ -378,10 +378,14 @@ class RayExecutor:
     def prewarm(self) -> None:
         """Start an actor for every free worker now, so that each imports torch into its fork server
         while the campaign starts (they declare the configured resources, as most trials do)."""
-        self._running = [h for h in self._running if not h.finished]
         shape = self._shape(TrialResources())
-        while len(self._running) + len(self._idle) < self.capacity:
+        for _ in range(self.capacity - self._in_flight() - len(self._idle)):
             self._idle.append((shape, self._new_actor(shape)))
+
+    def _in_flight(self) -> int:
+        """Trials started and not yet finished (finished ones are forgotten here)."""
+        self._running = [h for h in self._running if not h.finished]
+        return len(self._running)
 
     # ------------------------------------------------------------------ the actor pool
     def _shape(self, resources: TrialResources) -> Shape:
