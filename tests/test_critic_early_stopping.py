@@ -304,6 +304,40 @@ def test_curve_stopper_does_not_stop_a_trial_falling_faster_than_every_finished_
     assert decision.stop and decision.predicted is not None
 
 
+def test_a_trial_falling_fastest_is_stopped_only_when_even_the_best_drop_seen_leaves_it_behind():
+    """Falling faster than every finished curve keeps a trial from the model, not from a bound: the
+    finished curves show how much of a curve's descent rate was still to come as drop, and a trial
+    that would end above the target even with the largest such ratio, at its own (noise-steepened)
+    descent, cannot win. The bank's best (config034) is kept at 0.2 and 0.3; the same curve a
+    whole bpb higher falls just as fast and is stopped, by the bound and not by the model."""
+    bank = CurveBank.load(Path(__file__).resolve().parents[1] / "bench" / "curve_bank.json")
+    names = ("config019", "config010", "config015", "config033", "config003")
+    finished = {i: bank.curves[k] for i, k in enumerate(names)}
+    incumbent = min(c[-1][1] for c in finished.values())
+    best = bank.curves["config034"]
+    for n in (2, 3):
+        kept = CurveStopper(EarlyStoppingConfig()).should_stop(99, best[:n], finished, incumbent)
+        assert not kept.stop and "falls faster than every finished curve" in kept.reason
+        behind = [(p, v + 1.0) for p, v in best[:n]]
+        stopped = CurveStopper(EarlyStoppingConfig()).should_stop(99, behind, finished, incumbent)
+        assert stopped.stop and stopped.predicted is None
+        assert "falls faster than every finished curve" in stopped.reason and "best remaining drop" in stopped.reason
+
+
+def test_the_best_case_bound_uses_the_largest_ratio_of_drop_to_come_over_descent():
+    """``_best_case_final`` on hand-made curves: two finished curves fell 0.5 and 0.2 per unit of
+    progress at 0.2 → 0.3 and had 0.3 and 0.4 still to drop, ratios 0.6 and 2.0; a trial at 4.0
+    falling 1.0 per unit (+ slack 0.1) may end as low as 4.0 − 2.0 × 1.1 = 1.8. A finished
+    curve's descent counts as at least the slack: with slack 0.5 the second's ratio is 0.4 / 0.5."""
+    from autoresearch.critic.learning_curve import _best_case_final
+
+    finished = [[(0.2, 3.05), (0.3, 3.0), (1.0, 2.7)], [(0.2, 3.02), (0.3, 3.0), (1.0, 2.6)]]
+    trial = [(0.2, 4.1), (0.3, 4.0)]
+    assert _best_case_final(trial, finished, slope_slack=0.1) == pytest.approx(1.8)
+    assert _best_case_final(trial, finished, slope_slack=0.5) == pytest.approx(4.0 - 0.8 * 1.5)
+    assert _best_case_final(trial, finished) == pytest.approx(2.0)
+
+
 def test_critic_imports_form_no_cycle():
     """Issue 15: the stoppers and the learning-curve model share ``critic/stopping.py`` and neither
     imports the other back (function-level imports count: they are edges too)."""

@@ -8,9 +8,10 @@ Every strategy answers the same question through one protocol, so the campaign p
   stop when the trial is worse than the given percentile of the trials seen at the same progress;
 * ``curve`` — a Bayesian learning-curve model (GP on BoTorch/GPyTorch, ``learning_curve.py``):
   stop when P(final val_bpb < incumbent - margin - noise_margin·σ) < delta, σ the noise measured
-  on the finished curves (or the caller's noise floor), never judging a trial that lies outside
-  the finished curves (ahead of all of them, or falling faster than all of them by more than
-  their measured evaluation noise allows);
+  on the finished curves (or the caller's noise floor). The model never judges a trial that lies
+  outside the finished curves: one ahead of all of them runs on, one falling faster than all of
+  them (by more than their measured evaluation noise allows) is stopped only when even the best
+  remaining drop those curves showed cannot bring it to the target;
 * ``halving`` — asynchronous successive halving: at rungs of progress eta^-k keep the top 1/eta
   of the trials seen there.
 

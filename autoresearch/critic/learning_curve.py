@@ -346,41 +346,69 @@ def _fit(model, maxiter: int = 100, *, quiet: bool = False) -> None:
             )
 
 
-def _outside_finished(partial: Curve, curves: list[Curve], *, slope_slack: float = 0.0) -> str | None:
-    """Why the trial lies outside what the finished curves showed at its progress, or None.
+def _leads_finished(partial: Curve, curves: list[Curve]) -> str | None:
+    """Why the trial is ahead of every finished curve at its progress, or None.
 
     The model learns only from finished curves, and under early stopping those are a biased
-    sample: the trials that looked good early. Where a trial is ahead of every one of them, or
-    falling faster than every one of them over its last evaluation interval, the model has seen
-    nothing like it and its prediction is an extrapolation. Both cases were measured on
-    ``bench/curve_bank.py`` banks: a model fitted to five poor finished curves predicted their
-    flat finals for every later trial and stopped the best one (worst regret 0.376); and a
-    low-learning-rate configuration — the first bank's best, high early and steep late — looked
-    median at progress 0.2 and was stopped at 0.2 or 0.3 in 9 of 20 orders (mean regret 0.019,
-    over the noise floor σ 0.016), while it was still falling faster than anything that had
-    finished. Once curves like it have finished, the model judges such trials as usual.
-
-    Evaluation noise can make a trial look steepest late in a curve, where all slopes are small,
-    and then it runs to the end for nothing. So the slope must beat the steepest finished one by
-    ``slope_slack`` — the caller passes ``slope_noise``·√2·σ/Δp, σ the evaluation noise measured on
-    the finished curves, the noise of a difference of two evaluations over Δp. On the tuning banks
-    (docs/MEASUREMENTS.md, "Early stopping") ``slope_noise`` 1 saved 0.1-2.6 points more at the
-    same regret; 2 (and, in an earlier session, 4σ/Δp with σ from second differences) put the
-    first bank's regret over its noise floor. No such allowance for the lead: measured, it saved
+    sample: the trials that looked good early. Ahead of every one of them the model has seen
+    nothing like the trial and would extrapolate: measured on a ``bench/curve_bank.py`` bank, a
+    model fitted to five poor finished curves predicted their flat finals for every later trial and
+    stopped the best one (worst regret 0.376). No allowance for noise here: measured, one saved
     under a point and cost regret.
     """
-    (p0, v0), (p1, v1) = partial[-2], partial[-1]
-    now = [value_at(c, p1) for c in curves]
-    before = [value_at(c, p0) for c in curves]
-    values = [v for v in now if math.isfinite(v)]
+    p1, v1 = partial[-1]
+    values = [v for v in (value_at(c, p1) for c in curves) if math.isfinite(v)]
     if values and v1 < min(values):
         return f"leads every finished curve at progress {p1:.2f} ({v1:.4f} < {min(values):.4f})"
-    slopes = [(a - b) / (p1 - p0) for a, b in zip(now, before) if math.isfinite(a - b)]
+    return None
+
+
+def _falls_faster_than_finished(partial: Curve, curves: list[Curve], *, slope_slack: float = 0.0) -> str | None:
+    """Why the trial falls faster than every finished curve over its last interval, or None.
+
+    There too the model would extrapolate: a low-learning-rate configuration — the first bank's
+    best, high early and steep late — looked median at progress 0.2 and was stopped at 0.2 or 0.3
+    in 9 of 20 orders (mean regret 0.019, over the noise floor σ 0.016) while it was still falling
+    faster than anything that had finished. Such a trial is judged by ``_best_case_final`` instead.
+
+    Evaluation noise can make a trial look steepest late in a curve, where all slopes are small.
+    So the slope must beat the steepest finished one by ``slope_slack`` — the caller passes
+    ``slope_noise``·√2·σ/Δp, σ the evaluation noise measured on the finished curves, the noise of
+    a difference of two evaluations over Δp. On the tuning banks (docs/MEASUREMENTS.md, "Early
+    stopping") ``slope_noise`` 1 saved 0.1-2.6 points more at the same regret; 2 put the first
+    bank's regret over its noise floor.
+    """
+    (p0, v0), (p1, v1) = partial[-2], partial[-1]
+    slopes = [(a - b) / (p1 - p0) for a, b in ((value_at(c, p1), value_at(c, p0)) for c in curves)
+              if math.isfinite(a - b)]
     slope = (v1 - v0) / (p1 - p0)
     if slopes and slope < min(slopes) - slope_slack:
         return (f"falls faster than every finished curve at progress {p1:.2f} "
                 f"({slope:.3f} < {min(slopes):.3f} - {slope_slack:.3f} bpb per unit of progress)")
     return None
+
+
+def _best_case_final(partial: Curve, curves: list[Curve], *, slope_slack: float = 0.0) -> float:
+    """The lowest final val_bpb a trial falling faster than every finished curve can still reach.
+
+    No model, only what the finished curves showed: for each, the drop still to come from the
+    trial's progress, per unit of its descent rate there; the trial gets the largest such ratio
+    any finished curve had, applied to its own descent rate made steeper by ``slope_slack`` (the
+    slope's evaluation noise). A trial so far behind that even this cannot bring it to the target
+    cannot win, however fast it falls now. A finished curve's descent counts as at least that
+    noise: a descent measured within noise of zero gives no rate to divide by (a curve with no
+    floor there would make every bound −∞ late in a campaign, where all descents are small).
+    """
+    (p0, v0), (p1, v1) = partial[-2], partial[-1]
+    spacing = p1 - p0
+    descent = max((v0 - v1) / spacing + slope_slack, 0.0)
+    ratio = 0.0
+    for curve in curves:
+        before, now, final = value_at(curve, p0), value_at(curve, p1), final_value(curve)
+        if math.isfinite(before) and math.isfinite(now):
+            its_descent = max((before - now) / spacing, slope_slack, 1e-9)
+            ratio = max(ratio, max(now - final, 0.0) / its_descent)
+    return v1 - ratio * descent
 
 
 class CurveStopper:
@@ -391,12 +419,15 @@ class CurveStopper:
     incumbent, the best finished final val_bpb is used. σ is the campaign's noise floor when the
     caller gives one (``StopperContext.noise_std``), else the evaluation noise measured on the
     finished curves (``evaluation_noise``): the margin is in the campaign's own units, so the rule
-    carries from one space, model or budget to another. A trial outside the finished curves at
-    its progress — ahead of all of them, or falling faster than all of them by more than
-    ``slope_noise`` standard deviations of a slope's evaluation noise — is never stopped: the
-    model would be extrapolating (``_outside_finished``). Curves of earlier campaigns on the
-    same space (``StopperContext.prior_curves``) join the finished ones as evidence for the
-    model, the noise and that rule, but never set the incumbent.
+    carries from one space, model or budget to another. Outside the finished curves at its
+    progress the model would be extrapolating, so it does not judge: a trial ahead of all of
+    them runs on (``_leads_finished``); one falling faster than all of them by more than
+    ``slope_noise`` standard deviations of a slope's evaluation noise
+    (``_falls_faster_than_finished``) is stopped only if even the best remaining drop the
+    finished curves showed for such a descent leaves it above the target (``_best_case_final``).
+    Curves of earlier campaigns on the same space (``StopperContext.prior_curves``) join the
+    finished ones as evidence for the model, the noise and those rules, but never set the
+    incumbent.
     """
 
     name = "curve"
@@ -441,8 +472,19 @@ class CurveStopper:
         evaluation = self.evaluation_noise(curves)
         # A slope over one interval Δp carries the noise of two evaluations, √2·σ/Δp.
         slope_slack = self.cfg.slope_noise * math.sqrt(2.0) * evaluation / max(spacing, 1e-6)
-        if (outside := _outside_finished(partial, curves, slope_slack=slope_slack)) is not None:
-            return StopDecision(stop=False, reason=f"curve: {outside}; not judged by extrapolation")
+        sigma = self.noise_std(curves) if self.cfg.noise_margin else 0.0
+        target = incumbent - self.cfg.margin - self.cfg.noise_margin * sigma
+        if (leads := _leads_finished(partial, curves)) is not None:
+            return StopDecision(stop=False, reason=f"curve: {leads}; not judged by extrapolation")
+        if (steeper := _falls_faster_than_finished(partial, curves, slope_slack=slope_slack)) is not None:
+            best_case = _best_case_final(partial, curves, slope_slack=slope_slack)
+            if best_case > target:
+                return StopDecision(
+                    stop=True,
+                    reason=f"curve: {steeper}, but even at the best remaining drop the finished curves "
+                    f"showed it ends at {best_case:.4f} > {target:.4f}",
+                )
+            return StopDecision(stop=False, reason=f"curve: {steeper}; not judged by extrapolation")
         progress = partial[-1][0]
         try:
             self.model.update(curves)
@@ -457,8 +499,6 @@ class CurveStopper:
             self.model = self._new_model()
             return StopDecision(stop=False, reason=f"curve: model failed ({type(err).__name__}); kept running")
         dof = self.model.degrees_of_freedom(progress, progress - partial[-2][0])
-        sigma = self.noise_std(curves) if self.cfg.noise_margin else 0.0
-        target = incumbent - self.cfg.margin - self.cfg.noise_margin * sigma
         p_better = float(stdtr(dof, (target - mean) / std))
         stop = p_better < self.cfg.delta
         verb = "stop" if stop else "keep"
