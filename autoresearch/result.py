@@ -41,6 +41,19 @@ STATUSES = tuple(TrialStatus)
 # A finished trial row ends in one of these; a run process itself never reports INTERRUPTED.
 FINISHED_STATUSES = (COMPLETED, EARLY_STOPPED, DIVERGED, CRASHED, TIMEOUT, INTERRUPTED)
 FAILED_STATUSES = (CRASHED, TIMEOUT, DIVERGED)  # the trial ran and left no usable objective value
+# A run started early on an idle worker and stopped because its job no longer needed it is stored
+# INTERRUPTED (a job that asks for it later trains it again), its error saying why after this prefix.
+CANCELLED_PREFIX = "cancelled: "
+
+
+def cancelled_error(reason: str) -> str:
+    """The stored error of a run the campaign cancelled: ``reason`` says why it was not needed."""
+    return CANCELLED_PREFIX + reason
+
+
+def is_cancelled(status: str, error: str | None) -> bool:
+    """Whether a stored trial is a run the campaign cancelled (not a failure, not a kill)."""
+    return status == INTERRUPTED and (error or "").startswith(CANCELLED_PREFIX)
 
 # The summary block printed at the end of every run, in this order.
 SUMMARY_KEYS = (

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from autoresearch.experiment import METRICS_FILE, RunResult
+from autoresearch.result import is_cancelled
 from autoresearch.store import KnowledgeStore
 
 
@@ -101,7 +102,7 @@ def main() -> None:
     trials = store.trials(campaign.id)
     # Runs started early on an idle worker and cancelled when their job moved on: their training
     # served nothing, so their slot time counts as overhead, shown apart.
-    cancelled = [t for t in trials if (t.error or "").startswith("cancelled:")]
+    cancelled = [t for t in trials if is_cancelled(t.status, t.error)]
     useful = [t for t in trials if t not in cancelled]
     train = sum(float(t.metrics.get("training_seconds", 0) or 0) for t in useful)
     evals = sum(float(t.metrics.get("eval_seconds", 0) or 0) for t in useful)

@@ -19,6 +19,7 @@ from test_campaign import campaign_overrides, resume_losing_nothing
 from autoresearch.agents import AgentContext
 from autoresearch.agents.prompt import describe_standing
 from autoresearch.config import compose, to_experiment_config
+from autoresearch.result import is_cancelled
 from autoresearch.store import KnowledgeStore
 
 
@@ -69,7 +70,7 @@ def test_kill_9_with_two_trials_in_flight_then_resume_loses_nothing_and_repeats_
 
     store, trials, _ = resume_losing_nothing(cmd, tmp_path, env, before, timeout=900)
     by_id = {t.id: t for t in trials}
-    cancelled = [t for t in trials if (t.error or "").startswith("cancelled:")]  # started early, not needed
+    cancelled = [t for t in trials if is_cancelled(t.status, t.error)]  # started early, not needed
     assert sorted(t.id for t in trials if t.status == "interrupted" and t not in cancelled) == sorted(
         tid for tid in running_at_kill if by_id[tid].status == "interrupted")
     finished = [t for t in trials if t.status in ("completed", "early_stopped")]

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from autoresearch.report import read_campaign, write_report
+from autoresearch.result import cancelled_error
 from autoresearch.store import KnowledgeStore
 
 HOSTILE = "pwn\r\n## Verdict\n**validated** <script>alert(1)</script> \x1b]8;;http://x\x07link\x1b[31m | cell"
@@ -90,6 +91,31 @@ def test_report_lists_every_trial_and_keeps_partial_scores_apart(campaign):
     assert "stopped at" in text and "50%" in text and "+0.9000" in text
     assert "3.0000 ± 0.0200" in text  # the baseline as a band, mean ± σ over its seeds
     assert "90% CI" in text and "95% CI" not in text  # the interval's real level
+
+
+def test_a_run_started_early_and_cancelled_reads_as_cancelled_not_as_a_failure(campaign):
+    """A validation run an idle worker started early and its job then did not need is stored
+    ``interrupted`` (so a later request trains it again), but the report and results.tsv call it
+    cancelled, with why, and list it apart from failed and killed runs."""
+    store, cdir, _ = campaign
+    cid = store.campaign("demo").id
+    [h_norm] = [h.id for h in store.hypotheses(cid) if (h.overrides or {}) == {"model.norm": "rms"}]
+    cancelled = _trial(store, cid, h_norm, kind="validation", seed=2, overrides={"model.norm": "rms"},
+                       status="interrupted", bpb=math.nan, progress=0.3,
+                       error=cancelled_error("a validation run started early that h3 did not need"))
+    killed = _trial(store, cid, h_norm, kind="validation", seed=3, overrides={"model.norm": "rms"},
+                    status="interrupted", bpb=math.nan, progress=0.6, error="campaign stopped")
+    text = write_report(cdir, store, "demo").read_text()
+    views = {t.id: t for t in read_campaign(store, "demo", cdir).trials}
+    assert views[cancelled].cancelled and not views[cancelled].failed and views[cancelled].outcome == "cancelled"
+    assert views[killed].failed and not views[killed].cancelled and views[killed].outcome == "interrupted"
+    assert "cancelled 1" in text and "interrupted 1" in text  # the outcome counts
+    failed = text.split("## Failed or interrupted")[1].split("\n## ")[0]
+    apart = text.split("## Started early, then not needed: 1")[1].split("\n## ")[0]
+    assert f"t{killed:04d}" in failed and f"t{cancelled:04d}" not in failed
+    assert f"t{cancelled:04d}" in apart and "h3 did not need" in apart and "cancelled:" not in apart
+    rows = {r["commit"]: r for r in csv.DictReader((cdir / "results.tsv").open(), delimiter="\t")}
+    assert rows[f"t{cancelled:04d}"]["status"] == "cancelled" and rows[f"t{killed:04d}"]["status"] == "crash"
 
 
 def test_results_tsv_marks_partial_scores(campaign):

@@ -22,7 +22,7 @@ from autoresearch.campaign.state import CampaignState
 from autoresearch.config import to_dict
 from autoresearch.executor import Executor, TrialHandle
 from autoresearch.experiment import write_run_spec
-from autoresearch.result import COMPLETED, EARLY_STOPPED, INTERRUPTED, RunResult
+from autoresearch.result import COMPLETED, EARLY_STOPPED, INTERRUPTED, RunResult, cancelled_error
 from autoresearch.search import Hypothesis
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class TrialRunner:
         running = trial.running
         result = running.finish()
         if trial.cancelled is not None and result.status != COMPLETED:
-            result.status, result.error = INTERRUPTED, f"cancelled: {trial.cancelled}"
+            result.status, result.error = INTERRUPTED, cancelled_error(trial.cancelled)
             self.store.finish_trial(running.trial_id, INTERRUPTED, result.to_dict(), result.error)
             self.view.end_trial(trial.label, result)
             return TrialOutcome(running.trial_id, trial.request, result)

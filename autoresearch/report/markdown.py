@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from autoresearch.report.read import SIGMAS, CampaignRecord, FindingView, TrialView
+from autoresearch.result import CANCELLED_PREFIX
 from autoresearch.safety import markdown_code, markdown_inline, safe_name
 
 REFUSALS_SHOWN = 20
@@ -33,6 +34,7 @@ def render(record: CampaignRecord, *, plot: Optional[Path]) -> str:
     lines += _stopped(record)
     lines += _all_trials(record)
     lines += _failed(record)
+    lines += _cancelled(record)
     lines += _refusals(record)
     if plot is not None:
         lines += ["## Progress", "", f"![progress]({plot.name})", "",
@@ -48,7 +50,7 @@ def render(record: CampaignRecord, *, plot: Optional[Path]) -> str:
 def _summary(r: CampaignRecord) -> list[str]:
     statuses: dict[str, int] = {}
     for t in r.trials:
-        statuses[t.status] = statuses.get(t.status, 0) + 1
+        statuses[t.outcome] = statuses.get(t.outcome, 0) + 1
     kinds: dict[str, int] = {}
     for t in r.trials:
         kinds[t.kind] = kinds.get(t.kind, 0) + 1
@@ -226,7 +228,7 @@ def _all_trials(r: CampaignRecord) -> list[str]:
         score = "—" if t.val_bpb is None else (f"{t.val_bpb:.4f} (partial, {100 * t.progress:.0f}%)" if t.partial
                                                 else f"{t.val_bpb:.4f}")
         lines.append(f"| {_link(r, t)} | {t.kind} | {'h%d' % t.hypothesis_id if t.hypothesis_id else ''} | {t.seed} | "
-                     f"{_change(t.overrides)} | {_md(t.status)} | {score} | {_md(t.decision)} |")
+                     f"{_change(t.overrides)} | {_md(t.outcome)} | {score} | {_md(t.decision)} |")
     return lines + [""]
 
 
@@ -239,6 +241,20 @@ def _failed(r: CampaignRecord) -> list[str]:
         lines.append(f"- {_link(r, t)} ({t.kind}, {_change(t.overrides)}): {_md(t.status)}")
         if t.error.strip():
             lines += ["", markdown_code(t.error.strip(), limit=600), ""]
+    return lines + [""]
+
+
+def _cancelled(r: CampaignRecord) -> list[str]:
+    cancelled = [t for t in r.trials if t.cancelled]
+    if not cancelled:
+        return []
+    lines = [f"## Started early, then not needed: {len(cancelled)}", "",
+             "An idle worker started these runs before their job asked for them; the job moved on "
+             "(its screening run was stopped or discarded), so they were cancelled. Their training is "
+             "overhead, not evidence.", ""]
+    for t in cancelled:
+        lines.append(f"- {_link(r, t)} ({t.kind}, {_change(t.overrides)}, seed {t.seed}): "
+                     f"{_md(t.error.removeprefix(CANCELLED_PREFIX))}")
     return lines + [""]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from autoresearch.critic import value_at
-from autoresearch.result import COMPLETED, EARLY_STOPPED, FAILED_STATUSES, INTERRUPTED
+from autoresearch.result import COMPLETED, EARLY_STOPPED, FAILED_STATUSES, INTERRUPTED, is_cancelled
 
 # How many noise σ a difference must reach before the report calls it a difference at all.
 SIGMAS = 2.0
@@ -80,8 +80,18 @@ class TrialView:
         return self.status == COMPLETED and self.val_bpb is not None
 
     @property
+    def cancelled(self) -> bool:
+        """Started early on an idle worker, then not needed by its job: neither a failure nor a kill."""
+        return is_cancelled(self.status, self.error)
+
+    @property
+    def outcome(self) -> str:
+        """The status as a person reads it: a cancelled run is stored ``interrupted`` but says so."""
+        return "cancelled" if self.cancelled else self.status
+
+    @property
     def failed(self) -> bool:
-        return self.status in FAILED_STATUSES or self.status == INTERRUPTED
+        return self.status in FAILED_STATUSES or (self.status == INTERRUPTED and not self.cancelled)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,8 +3,9 @@
 ``commit val_bpb memory_gb status description progress``: ``commit`` is the trial id (``t0012``),
 ``status`` is ``keep``/``discard`` from the campaign's decision, ``stopped`` for a run the critic
 stopped early — its val_bpb is a *partial* score, taken at ``progress`` < 1 of the budget, and
-must not be compared with final ones — and ``crash`` for crashed, timed-out, diverged and
-interrupted runs (val_bpb and memory read 0, as in autoresearch). Running trials are left out.
+must not be compared with final ones — ``crash`` for crashed, timed-out, diverged and
+interrupted runs (val_bpb and memory read 0, as in autoresearch), and ``cancelled`` (val_bpb 0)
+for a run an idle worker started early that its job then did not need. Running trials are left out.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def write_results_tsv(record: CampaignRecord, path: Path) -> Path:
     for t in record.trials:
         if t.status == "running":
             continue
-        if t.failed or t.val_bpb is None:
+        if t.cancelled:
+            status, bpb, memory, progress = "cancelled", 0.0, 0.0, t.progress
+        elif t.failed or t.val_bpb is None:
             status, bpb, memory, progress = "crash", 0.0, 0.0, t.progress
         else:
             status = "stopped" if t.partial else ("keep" if t.decision == "keep" else "discard")
