@@ -101,7 +101,7 @@ def test_a_run_started_early_and_cancelled_reads_as_cancelled_not_as_a_failure(c
     cid = store.campaign("demo").id
     [h_norm] = [h.id for h in store.hypotheses(cid) if (h.overrides or {}) == {"model.norm": "rms"}]
     cancelled = _trial(store, cid, h_norm, kind="validation", seed=2, overrides={"model.norm": "rms"},
-                       status="interrupted", bpb=math.nan, progress=0.3,
+                       status="interrupted", bpb=3.4567, progress=0.3,
                        error=cancelled_error("a validation run started early that h3 did not need"))
     killed = _trial(store, cid, h_norm, kind="validation", seed=3, overrides={"model.norm": "rms"},
                     status="interrupted", bpb=math.nan, progress=0.6, error="campaign stopped")
@@ -114,6 +114,7 @@ def test_a_run_started_early_and_cancelled_reads_as_cancelled_not_as_a_failure(c
     apart = text.split("## Started early, then not needed: 1")[1].split("\n## ")[0]
     assert f"t{killed:04d}" in failed and f"t{cancelled:04d}" not in failed
     assert f"t{cancelled:04d}" in apart and "h3 did not need" in apart and "cancelled:" not in apart
+    assert "| cancelled | 3.4567 (partial, 30%) |" in text  # a score it reached, never read as a final one
     rows = {r["commit"]: r for r in csv.DictReader((cdir / "results.tsv").open(), delimiter="\t")}
     assert rows[f"t{cancelled:04d}"]["status"] == "cancelled" and rows[f"t{killed:04d}"]["status"] == "crash"
 

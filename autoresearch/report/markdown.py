@@ -225,8 +225,9 @@ def _all_trials(r: CampaignRecord) -> list[str]:
     lines = ["## Every trial", "", "| trial | kind | hypothesis | seed | change | status | score | decision |",
              "|---|---|---|---|---|---|---|---|"]
     for t in r.trials:
-        score = "—" if t.val_bpb is None else (f"{t.val_bpb:.4f} (partial, {100 * t.progress:.0f}%)" if t.partial
-                                                else f"{t.val_bpb:.4f}")
+        # Only a finished run has a final score; any other (stopped, cancelled, killed) is partial.
+        score = "—" if t.val_bpb is None else (f"{t.val_bpb:.4f}" if t.finished
+                                                else f"{t.val_bpb:.4f} (partial, {100 * t.progress:.0f}%)")
         lines.append(f"| {_link(r, t)} | {t.kind} | {'h%d' % t.hypothesis_id if t.hypothesis_id else ''} | {t.seed} | "
                      f"{_change(t.overrides)} | {_md(t.outcome)} | {score} | {_md(t.decision)} |")
     return lines + [""]
