@@ -216,10 +216,7 @@ def _child(argv: list[str], log_file: str, wake_fds: tuple[int, int], server: in
     except BaseException:  # the trial's own crash: its traceback in its log, its exit code 1
         traceback.print_exc()
     finally:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        exit_now(code)
 
 
 def serve() -> int:  # pragma: no cover - runs in the server process, exercised through ForkServer
