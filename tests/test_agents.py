@@ -6,6 +6,7 @@ HTTP server on loopback (test_agents_llm.py).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import pytest
 
@@ -165,15 +166,14 @@ def test_playbook_builds_on_the_incumbent_and_sets_parent(base):
     incumbent = TrialRecord(trial_id=7, overrides={"optim.lr": 0.004}, status="completed", val_bpb=2.4, kept=True)
     h = agent.propose(ctx_for(space, base, [incumbent], incumbent=incumbent)).hypothesis
     assert h is not None and h.parent == 7
-    # the kept lr change ranks the lr ideas first; ×3 passes the range's top (0.01), so it probes the top,
-    # ×10 would too (a repeat: skipped), then ÷3, ×2 and ÷2 of the incumbent's value
+    # the kept lr change ranks the coarse lr ideas first; ×3 passes the range's top (0.01), so it probes
+    # the top, ×10 would too (a repeat: skipped), then ÷3 of the incumbent's value; the ×2 / ÷2
+    # refinements wait for the other keys
     assert h.rationale.startswith("playbook idea lr_x3") and h.overrides == {"optim.lr": 0.01}
-    history = [incumbent]
-    for i, want in enumerate((0.00133333, 0.008)):  # two discarded lr steps then rank the other ideas up
-        history.append(TrialRecord(trial_id=8 + i, overrides=h.overrides, status="completed", val_bpb=2.45,
-                                   rationale=h.rationale))
-        h = agent.propose(ctx_for(space, base, history, incumbent=incumbent)).hypothesis
-        assert h.overrides == {"optim.lr": want}, (i, h)
+    history = [incumbent, TrialRecord(trial_id=8, overrides=h.overrides, status="completed", val_bpb=2.45,
+                                      rationale=h.rationale)]
+    h = agent.propose(ctx_for(space, base, history, incumbent=incumbent)).hypothesis
+    assert h.overrides == {"optim.lr": 0.00133333}, h
     history.append(TrialRecord(trial_id=10, overrides=h.overrides, status="completed", val_bpb=2.45, rationale=h.rationale))
     ctx = ctx_for(space, base, history, incumbent=incumbent)
     h3 = agent.propose(ctx).hypothesis
@@ -203,6 +203,41 @@ def test_playbook_sweeps_the_learning_rate_first_on_a_log_scale(base):
     assert "optim.lr" not in arch.parameters
     first = PlaybookAgent.from_config(PlaybookAgentConfig()).propose(ctx_for(arch, base)).hypothesis
     assert not first.rationale.startswith("playbook idea lr_") and "optim.lr" not in first.overrides
+
+
+def test_playbook_refines_the_learning_rate_only_after_a_first_look_at_every_other_key(base):
+    """Kept lr steps must not pull the ×2 / ÷2 refinements ahead of the architecture ideas.
+
+    Without the coarse-before-fine rule the two kept lr steps rank ``higher_lr`` and ``lower_lr``
+    first (their keys match kept trials), and the search tunes the rate before it has looked at
+    any other key.
+    """
+    space = SearchSpace.load("quickstart")
+    agent = PlaybookAgent.from_config(PlaybookAgentConfig())
+    # the quickstart's plain GPT-2 baseline, so every architecture idea changes something
+    b = {**base, "optim.lr": 3e-4, "model.pos_encoding": "learned", "model.norm": "layer",
+         "model.activation": "gelu", "model.qk_norm": False}
+    history: list[TrialRecord] = []
+    incumbent = None
+    ideas = []
+    for i in range(12):
+        h = agent.propose(ctx_for(space, b, history, incumbent=incumbent)).hypothesis
+        ideas.append(h.rationale.split(":")[0].removeprefix("playbook idea "))
+        value = (2.0, 1.5)[i] if i < 2 else 1.6  # ×3 and ×10 kept, everything after discarded
+        rec = TrialRecord(trial_id=i, overrides=h.overrides, status="completed", val_bpb=value, agent=h.agent,
+                          rationale=h.rationale, kept=value < (incumbent.val_bpb if incumbent else 2.5))
+        history.append(rec)
+        incumbent = rec if rec.kept else incumbent
+    assert ideas[:3] == ["lr_x3", "lr_x10", "lr_div3"]  # the coarse log-scale sweep still leads
+    first_fine = min(ideas.index("higher_lr"), ideas.index("lower_lr"))
+    looked_at = {k for rec in history[:first_fine] for k in rec.overrides}
+    assert looked_at == set(space.parameters), ideas  # every key had its first look before any refinement
+    assert set(ideas[first_fine:first_fine + 2]) == {"higher_lr", "lower_lr"}, ideas
+    # the same playbook with the flags removed tunes the rate first, as before the rule
+    plain = PlaybookAgent(playbook=dataclasses.replace(
+        agent.playbook, ideas=tuple(dataclasses.replace(i, refinement=False) for i in agent.playbook.ideas)))
+    order = [idea for idea, _ in plain.rank(ctx_for(space, b, history[:2], incumbent=history[1]))]
+    assert max(order.index("higher_lr"), order.index("lower_lr")) < order.index("rope_over_learned"), order
 
 
 def test_playbook_inactive_incumbent_keys_are_dropped(base):
@@ -302,10 +337,10 @@ def test_hybrid_interleave_respects_the_share():
 
 
 class _Stub:
-    """An agent that always proposes; ``initialising`` as a Bayes lead reports it."""
+    """An agent that always proposes."""
 
-    def __init__(self, name: str, initialising: bool = False):
-        self.name, self.initialising, self.n = name, initialising, 0
+    def __init__(self, name: str):
+        self.name, self.n = name, 0
 
     def propose(self, ctx):
         from autoresearch.search import Proposal
@@ -317,31 +352,27 @@ class _Stub:
         pass
 
 
-def test_hybrid_partner_leads_until_the_lead_has_a_model(base):
-    lead, partner = _Stub("bayes", initialising=True), _Stub("playbook")
-    h = HybridAgent(lead=lead, partner=partner, share=0.3)
+def test_hybrid_interleaves_from_the_first_slot(base):
+    """Ax's own first slots stay its Sobol points: the partner gets its share, never the whole start."""
+    h = HybridAgent(lead=_Stub("bayes"), partner=_Stub("playbook"), share=0.3)
     ctx = ctx_for(SearchSpace.load("quickstart"), base)
-    who = [h.propose(ctx).hypothesis.agent for _ in range(3)]
-    assert who == ["playbook"] * 3  # the lead is still quasi-random: the partner's priors go first
-    lead.initialising = False
-    who = [h.propose(ctx).hypothesis.agent for _ in range(7)]  # slots 3..9: the share applies again
-    assert who == ["bayes" if not h.partner_turn(i) else "playbook" for i in range(3, 10)]
-    assert who.count("bayes") == 4
-    alone = HybridAgent(lead=_Stub("bayes", initialising=True), partner=_Stub("playbook"), share=0.0)
+    who = [h.propose(ctx).hypothesis.agent for _ in range(10)]
+    assert who == ["playbook" if h.partner_turn(i) else "bayes" for i in range(10)]
+    assert who.count("playbook") == 3 and who[0] == "bayes"
+    alone = HybridAgent(lead=_Stub("bayes"), partner=_Stub("playbook"), share=0.0)
     assert [alone.propose(ctx).hypothesis.agent for _ in range(3)] == ["bayes"] * 3  # share 0 = Ax alone
 
 
 def test_hybrid_with_playbook_partner(base):
     space = SearchSpace.load("quickstart")
-    cfg = AgentConfig(kind="hybrid", partner_kind="playbook", partner_share=0.3)
+    cfg = AgentConfig(kind="hybrid", partner_kind="playbook", partner_share=0.5)
     cfg.bayes.sobol_trials = 3
     agent = make_agent(cfg, space, base)
     hyps = run_agent(agent, space, base, 6)
     who = [h.agent for h in hyps]
-    # the playbook proposes until Ax has its 3 initial trials (its own count them), then the interleave
-    assert who[:3] == ["playbook"] * 3 and "bayes" in who[3:], who
-    assert not agent.lead.initialising
-    assert who == ["playbook"] * 3 + ["playbook" if agent.partner_turn(i) else "bayes" for i in range(3, 6)]
+    assert who == ["playbook" if agent.partner_turn(i) else "bayes" for i in range(6)], who
+    assert hyps[1].rationale.startswith("playbook idea lr_x3")  # the partner's first slot: its best idea
+    assert "Sobol" in hyps[0].rationale and "BoTorch" in hyps[4].rationale  # Ax's own start, then its model
     assert agent.lead.ax_trials and len(agent.lead.ax_trials) == 7  # 6 trials + the baseline
     assert agent.fallback_reason is None
 

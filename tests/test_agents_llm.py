@@ -253,7 +253,7 @@ def test_hybrid_falls_back_to_the_playbook_when_the_server_dies(llm_server, spac
         return h.agent
 
     who = [step(i) for i in range(4)]
-    assert who == ["llm", "llm", "bayes", "llm"]  # the partner proposes until Ax has its 2 initial trials
+    assert who == ["bayes", "llm", "bayes", "llm"]  # half the slots each, from the first
     llm_server.stop()
     with caplog.at_level(logging.WARNING):
         who += [step(i) for i in range(4, 8)]

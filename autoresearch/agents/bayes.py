@@ -86,14 +86,6 @@ class BayesAgent:
         return dict(self._status)
 
     @property
-    def initialising(self) -> bool:
-        """True while Ax's next suggestion would still be quasi-random (Sobol), not model-based.
-
-        Trials attached from other proposers count towards the initialisation, as in Ax.
-        """
-        return self._phase() == "Sobol"
-
-    @property
     def client(self) -> Any:
         """The Ax ``Client`` (for analyses and tests; the agent owns its state)."""
         return self._client

@@ -81,17 +81,13 @@ class FallbackAgent:
 class HybridAgent:
     """Ax (``lead``) proposes; ``partner`` proposes every slot that keeps its share at ``share``.
 
-    While the lead is still initialising (Ax's quasi-random Sobol points: ``lead.initialising``),
-    the partner proposes every slot it can: its prior-driven ideas (the learning rate first, known
-    architecture changes) are better first points than quasi-random ones, and Ax learns from them
-    all the same — they count towards its initialisation, so its model is fitted as early as with
-    Sobol points, on better data. ``share > 0`` is needed for this: a share of 0 means Ax alone.
-
-    After that the interleave is deterministic: slot ``i`` (counting from ``start``, the number of
-    trials a resumed campaign already ran) goes to the partner when
+    The interleave is deterministic from the first slot: slot ``i`` (counting from ``start``, the
+    number of trials a resumed campaign already ran) goes to the partner when
     ``floor((i+1)·share) > floor(i·share)``, so after ``n`` slots the partner has had
     ``floor(n·share)`` of them. A partner slot where the partner has nothing to offer is filled by
-    the lead.
+    the lead. Ax's own first slots are its quasi-random (Sobol) points, on purpose: they vary every
+    key at once, where a partner's ideas vary one at a time, and a model fitted only on the
+    partner's points has never seen most keys move (docs/MEASUREMENTS.md, "Search quality").
     """
 
     name = "hybrid"
@@ -112,13 +108,9 @@ class HybridAgent:
         eps = 1e-9  # 0.3 × 10 must count as 3
         return math.floor((slot + 1) * self.share + eps) > math.floor(slot * self.share + eps)
 
-    def partner_leads(self) -> bool:
-        """The partner takes every slot while the lead has no model yet (see the class docstring)."""
-        return self.share > 0.0 and bool(getattr(self.lead, "initialising", False))
-
     def propose(self, ctx: AgentContext) -> Proposal:
         slot, self.slot = self.slot, self.slot + 1
-        if not (self.partner_leads() or self.partner_turn(slot)):
+        if not self.partner_turn(slot):
             return self.lead.propose(ctx)
         proposal = self.partner.propose(ctx)
         if proposal.hypothesis is not None:

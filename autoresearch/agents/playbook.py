@@ -8,7 +8,8 @@ plus the idea's, so the campaign ratchets forward as autoresearch does.
 Ranking is a transparent heuristic, not a model: an idea gains from finished trials that changed
 the same keys (or came from an idea with the same tags) and were kept, and loses from similar
 ones that were discarded or failed; semantic-memory lines that mention its keys or tags nudge it
-the same way. When no idea is left, the agent nudges one key of the incumbent to a neighbouring
+the same way. Coarse before fine: an idea marked ``refinement`` (a finer step on a key others
+explore coarsely) waits until every other idea has been tried. When no idea is left, the agent nudges one key of the incumbent to a neighbouring
 value and says so in the rationale.
 """
 
@@ -62,6 +63,7 @@ PLAYBOOK_SCHEMA: dict[str, Any] = {
                     "expected_effect": {"type": "string", "minLength": 1},
                     "tags": {"type": "array", "items": {"type": "string"}},
                     "references": {"type": "array", "items": {"type": "string"}},
+                    "refinement": {"type": "boolean"},
                 },
                 "required": ["id", "title", "overrides", "rationale", "expected_effect", "tags"],
                 "additionalProperties": False,
@@ -91,6 +93,7 @@ class Idea:
     expected_effect: str
     tags: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
+    refinement: bool = False  # a finer step on a key other ideas explore coarsely: waits for the first looks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +138,7 @@ class Playbook:
                 expected_effect=item["expected_effect"],
                 tags=tuple(item.get("tags", ())),
                 references=tuple(item.get("references", ())),
+                refinement=bool(item.get("refinement", False)),
             )
             for item in raw["ideas"]
         )
@@ -210,7 +214,14 @@ class PlaybookAgent:
 
     # ------------------------------------------------------------------ ranking
     def rank(self, ctx: AgentContext) -> list[tuple[str, float]]:
-        """Untried ideas with their scores, best first (file order breaks ties)."""
+        """Untried ideas with their scores, best first (file order breaks ties).
+
+        Coarse before fine: a ``refinement`` idea (the learning rate's ×2 / ÷2 after its ×3 / ×10
+        / ÷3) comes after every other untried idea, however well similar trials did; scores order
+        the ideas within each of the two groups. Without this, a kept step on one key pulls its
+        refinements ahead of a first look at every other key, and a search spends its early trials
+        tuning one knob before it knows which others matter.
+        """
         by_id = {i.id: i for i in self.playbook.ideas}
         scored = []
         for order, idea in enumerate(self.playbook.ideas):
@@ -223,9 +234,9 @@ class PlaybookAgent:
                     score += weight * _similarity(idea, record, ctx.base, by_id)
             for line in ctx.neighbours:
                 score += _NEIGHBOUR * _neighbour_signal(idea, line)
-            scored.append((-round(score, 9), order, idea.id, score))
+            scored.append((idea.refinement, -round(score, 9), order, idea.id, score))
         scored.sort()
-        return [(idea_id, score) for _, _, idea_id, score in scored]
+        return [(idea_id, score) for *_, idea_id, score in scored]
 
     # ------------------------------------------------------------------ building proposals
     def _apply(self, idea: Idea, ctx: AgentContext, current: dict[str, Any]) -> Optional[dict[str, Any]]:
