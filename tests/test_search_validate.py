@@ -173,9 +173,23 @@ def test_valid_dict_proposal_comes_back_typed(spaces, base):
         space=spaces["rope_ablation"], base=base, agent="playbook", seen=lambda fp: None,
     )
     assert isinstance(result, Hypothesis)
-    assert result.overrides == {"model.pos_encoding": "rope", "model.rope_base": 50000.0, "optim.lr": 0.004}
+    assert base["model.pos_encoding"] == "rope"  # the baseline's own value: dropped (canonical form)
+    assert result.overrides == {"model.rope_base": 50000.0, "optim.lr": 0.004}
     assert isinstance(result.overrides["model.rope_base"], float)
     assert (result.agent, result.parent, result.rationale) == ("playbook", 3, "because")
+
+
+def test_values_equal_to_the_baseline_are_dropped_so_only_real_changes_are_listed(spaces, base):
+    """Ax names every parameter of its points; a report or an ablation must see only what changed."""
+    space = spaces["quickstart"]
+    full = {"optim.lr": 0.002, "model.pos_encoding": base["model.pos_encoding"], "model.norm": base["model.norm"],
+            "model.activation": base["model.activation"], "model.qk_norm": not base["model.qk_norm"]}
+    result = validate_hypothesis(prop(full), space=space, base=base, agent="bayes")
+    assert isinstance(result, Hypothesis)
+    assert result.overrides == {"optim.lr": 0.002, "model.qk_norm": not base["model.qk_norm"]}
+    assert config_fingerprint({**base, **result.overrides}) == config_fingerprint({**base, **full})
+    again = validate_hypothesis(result, space=space, base=base, agent="bayes")
+    assert again.overrides == result.overrides  # canonical: validating twice changes nothing
 
 
 def test_llm_answer_with_chatter_and_a_fenced_block(spaces, base):

@@ -189,9 +189,12 @@ def _validate(
         if pointer:
             raise _Refused("duplicate", f"This exact configuration was already run ({pointer}).")
     pinned = {k: v for k, v in space.fixed_values().items() if not same_value(v, base.get(k)) and k not in cast}
+    # Canonical form: a value equal to the baseline's changes nothing (Ax names every parameter of
+    # its points), so it is dropped; a report, an ablation or a prompt then lists only real changes.
+    changed = {k: v for k, v in cast.items() if not same_value(v, eff.get(k))}
     parent = data.get("parent")
     hypothesis = Hypothesis(
-        overrides={**cast, **pinned},
+        overrides={**changed, **pinned},
         rationale=clean_text(data["rationale"]),
         expected_effect=clean_text(data["expected_effect"]),
         agent=agent,
