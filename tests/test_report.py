@@ -180,3 +180,41 @@ def test_refusals_say_how_many_were_left_out(campaign):
     text = write_report(cdir, store, "demo").read_text()
     assert "## Refused proposals: 25" in text
     assert "5 earlier ones are left out" in text
+
+
+def test_a_value_helped_only_where_removing_it_cost_more_than_the_noise(tmp_path):
+    """Seen in the quickstart: swiglu was part of two validated findings; removing it from one
+    cost 0.004 bpb (under σ), from the other it *gained* 0.088. That is not "helped"."""
+    from pathlib import Path
+
+    from autoresearch.report.read import Band, CampaignRecord, FindingView, TrialView, lessons
+
+    def screened(i: int, overrides: dict) -> TrialView:
+        return TrialView(id=i, kind="hypothesis", seed=1337, overrides=overrides, status="completed", val_bpb=3.5,
+                         progress=1.0, decision="keep", note="", error="", agent="bayes", rationale="",
+                         hypothesis_id=i, run_dir="", started_at=float(i))
+
+    def finding(h: int, overrides: dict, ablation: dict) -> FindingView:
+        return FindingView(id=h, hypothesis_id=h, overrides=overrides, status="validated", effect=0.3, ci_low=0.2,
+                           ci_high=0.4, ci_level=0.9, p_value=0.001, q_value=0.002, n=3, test="welch", test_bpb=None,
+                           details={"ablation": ablation}, seconds_to_verdict=60.0, screening_trial=h)
+
+    h1 = {"model.activation": "swiglu", "model.qk_norm": True, "optim.lr": 9e-4}
+    h7 = {"model.activation": "swiglu", "model.pos_encoding": "rope", "optim.lr": 1.8e-3}
+    h8 = {"model.activation": "swiglu", "model.norm": "rms", "optim.lr": 2e-3}
+    record = CampaignRecord(
+        name="q", campaign_dir=Path(tmp_path), search_space="quickstart", description="",
+        baseline=Band(values=(4.575, 4.5675, 4.5743, 4.5622)),  # σ 0.0061
+        trials=[screened(1, h1), screened(7, h7), screened(8, h8)],
+        findings=[finding(1, h1, {"model.activation": -0.0881, "model.qk_norm": 0.0191, "optim.lr": 0.7957}),
+                  finding(7, h7, {"model.activation": 0.0038, "model.pos_encoding": 0.4647, "optim.lr": 1.15}),
+                  finding(8, h8, {"model.norm": 0.003})],
+        refusals=[], agent_calls=0, agent_failures=0, agent_cost_usd=0.0, agent_events=[])
+    by = {(l.key, l.value): l for l in lessons(record)}
+    assert by[("model.activation", "swiglu")].verdict == "unclear"
+    assert "the ablations disagree" in by[("model.activation", "swiglu")].evidence
+    assert "-0.0881" in by[("model.activation", "swiglu")].evidence and "+0.0038" in by[("model.activation", "swiglu")].evidence
+    assert by[("model.qk_norm", True)].verdict == "helped"  # +0.0191: three σ
+    assert by[("model.pos_encoding", "rope")].verdict == "helped"
+    assert by[("model.norm", "rms")].verdict == "unclear"  # only ablated within the noise
+    assert "no ablation says removing it cost more than the noise" in by[("model.norm", "rms")].evidence

@@ -228,8 +228,10 @@ def read_campaign(store, name: str, campaign_dir: Path) -> CampaignRecord:
 def lessons(record: CampaignRecord) -> list[Lesson]:
     """Per key and value the agents tried: did it help, hurt, or make no difference — with evidence.
 
-    A value *helped* when it is part of a validated finding (and, where the finding was ablated,
-    removing it cost bpb). Otherwise only screening runs that changed this key *alone* are read —
+    A value *helped* when it is part of a validated finding and, where the finding was ablated,
+    removing it cost more than the noise σ; if another finding's ablation says removing it *gained*
+    more than σ, the findings disagree and it is *unclear*. Otherwise only screening runs that
+    changed this key *alone* are read —
     a run that changed five keys says nothing about any one of them — each by how far it was from
     the reference: the baseline's mean for a finished run, the incumbent's curve at the same
     progress for a stopped one. All of them more than ``SIGMAS`` noise σ ahead: *looked better*
@@ -249,13 +251,19 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
     for (key, vrepr), trials in sorted(seen.items()):
         value = values[(key, vrepr)]
         alone = [t for t in trials if len(t.overrides) == 1]
-        helped = [f for f in record.validated if f.overrides.get(key, object()) == value
-                  and _ablation_keeps(f, key)]
+        within = [f for f in record.validated if f.overrides.get(key, object()) == value]
+        noise = sigma if math.isfinite(sigma) else 0.0
+        helped = [f for f in within if _ablated(f, key) is None or _ablated(f, key) > noise]
+        against = [f for f in within if (_ablated(f, key) or 0.0) < -noise]
         gaps = [g for g in (_gap(t, band) for t in alone) if g is not None]
-        if helped:
-            verdict = "helped"
-            evidence = "; ".join(f"h{f.hypothesis_id} validated, effect {f.effect:+.4f} bpb "
-                                 f"[{f.ci_low:+.4f}, {f.ci_high:+.4f}]" + _ablation_text(f, key) for f in helped)
+        findings_text = "; ".join(f"h{f.hypothesis_id} validated, effect {f.effect:+.4f} bpb "
+                                  f"[{f.ci_low:+.4f}, {f.ci_high:+.4f}]" + _ablation_text(f, key) for f in within)
+        if helped and against:
+            verdict, evidence = "unclear", findings_text + " (the ablations disagree)"
+        elif helped:
+            verdict, evidence = "helped", findings_text
+        elif within and not gaps:
+            verdict, evidence = "unclear", findings_text + " (no ablation says removing it cost more than the noise)"
         elif gaps and math.isfinite(sigma) and all(g < -SIGMAS * sigma for g in gaps):
             verdict, evidence = "looked better", _gap_text(alone, band) + " (screening, not validated)"
         elif gaps and math.isfinite(sigma) and all(g > SIGMAS * sigma for g in gaps):
@@ -295,10 +303,10 @@ def _gap_text(trials: list[TrialView], band: Band) -> str:
     return "; ".join(parts[:6]) + (f"; … {len(parts) - 6} more" if len(parts) > 6 else "")
 
 
-def _ablation_keeps(f: FindingView, key: str) -> bool:
-    ablation = f.details.get("ablation") or {}
-    value = ablation.get(key)
-    return not isinstance(value, (int, float)) or not math.isfinite(value) or value > 0
+def _ablated(f: FindingView, key: str) -> Optional[float]:
+    """bpb lost when ``key`` was removed from finding ``f`` (None: not ablated)."""
+    value = (f.details.get("ablation") or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _ablation_text(f: FindingView, key: str) -> str:
