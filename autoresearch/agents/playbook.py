@@ -9,8 +9,8 @@ Ranking is a transparent heuristic, not a model: an idea gains from finished tri
 the same keys (or came from an idea with the same tags) and were kept, and loses from similar
 ones that were discarded or failed; semantic-memory lines that mention its keys or tags nudge it
 the same way. Coarse before fine: an idea marked ``refinement`` (a finer step on a key others
-explore coarsely) waits until every other idea has been tried. When no idea is left, the agent nudges one key of the incumbent to a neighbouring
-value and says so in the rationale.
+explore coarsely) waits until every other idea has been tried. When no idea is left, the agent
+nudges one key of the incumbent to a neighbouring value and says so in the rationale.
 """
 
 from __future__ import annotations

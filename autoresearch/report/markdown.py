@@ -180,9 +180,8 @@ def _lessons(r: CampaignRecord) -> list[str]:
              f"that changed that key alone count: *looked better* — all more than {SIGMAS:g}σ ahead (one seed, not "
              f"validated); *hurt* — all more than {SIGMAS:g}σ behind; *no clear difference* — all within {SIGMAS:g}σ; "
              "*unclear* — they disagree (runs, or ablations), or the value only ran together with other changes. "
-             "A stopped run counts by "
-             "how far behind the incumbent it was at the progress it reached (σ is the final score's noise; early "
-             "in a run the noise is larger).", "",
+             "A stopped run counts by how far behind the incumbent it was at the progress it reached (σ is the "
+             "final score's noise; early in a run the noise is larger).", "",
              "| key | value | verdict | runs (alone) | evidence |", "|---|---|---|---|---|"]
     for lesson in r.lessons:
         lines.append(f"| {_md(lesson.key)} | {_md(lesson.value)} | **{lesson.verdict}** | {lesson.trials} ({lesson.alone}) "

@@ -231,10 +231,9 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
     A value *helped* when it is part of a validated finding and, where the finding was ablated,
     removing it cost more than the noise σ; if another finding's ablation says removing it *gained*
     more than σ, the findings disagree and it is *unclear*. Otherwise only screening runs that
-    changed this key *alone* are read —
-    a run that changed five keys says nothing about any one of them — each by how far it was from
-    the reference: the baseline's mean for a finished run, the incumbent's curve at the same
-    progress for a stopped one. All of them more than ``SIGMAS`` noise σ ahead: *looked better*
+    changed this key *alone* are read — a run that changed five keys says nothing about any one
+    of them — each by how far it was from the reference: the baseline's mean for a finished run,
+    the incumbent's curve at the same progress for a stopped one. All of them more than ``SIGMAS`` noise σ ahead: *looked better*
     (one seed each, not validated); all more than ``SIGMAS`` σ behind: *hurt*; all within: *no clear
     difference*. Anything else — runs that disagree, or a value only ever tried together with
     other changes — is *unclear*.
