@@ -233,9 +233,9 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
     more than σ, the findings disagree and it is *unclear*. Otherwise only screening runs that
     changed this key *alone* are read — a run that changed five keys says nothing about any one
     of them — each by how far it was from the reference: the baseline's mean for a finished run,
-    the incumbent's curve at the same progress for a stopped one. All of them more than ``SIGMAS`` noise σ ahead: *looked better*
-    (one seed each, not validated); all more than ``SIGMAS`` σ behind: *hurt*; all within: *no clear
-    difference*. Anything else — runs that disagree, or a value only ever tried together with
+    the incumbent's curve at the same progress for a stopped one. All of them more than ``SIGMAS``
+    noise σ ahead: *looked better* (one seed each, not validated); all more than ``SIGMAS`` σ
+    behind: *hurt*; all within: *no clear difference*. Anything else — runs that disagree, or a value only ever tried together with
     other changes — is *unclear*.
     """
     band = record.baseline
@@ -251,9 +251,10 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
         value = values[(key, vrepr)]
         alone = [t for t in trials if len(t.overrides) == 1]
         within = [f for f in record.validated if f.overrides.get(key, object()) == value]
+        ablated = [_ablated(f, key) for f in within]  # bpb lost without the value, None where not ablated
         noise = sigma if math.isfinite(sigma) else 0.0
-        helped = [f for f in within if _ablated(f, key) is None or _ablated(f, key) > noise]
-        against = [f for f in within if (_ablated(f, key) or 0.0) < -noise]
+        helped = [a for a in ablated if a is None or a > noise]
+        against = [a for a in ablated if a is not None and a < -noise]
         gaps = [g for g in (_gap(t, band) for t in alone) if g is not None]
         findings_text = "; ".join(f"h{f.hypothesis_id} validated, effect {f.effect:+.4f} bpb "
                                   f"[{f.ci_low:+.4f}, {f.ci_high:+.4f}]" + _ablation_text(f, key) for f in within)

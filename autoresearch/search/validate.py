@@ -180,7 +180,10 @@ def _validate(
     broken = space.check_constraints(merged)  # (f)
     if broken:
         raise _Refused("constraint", f"{broken[0][0].upper()}{broken[0][1:]}.")
-    if all(same_value(v, eff.get(k)) for k, v in cast.items()):  # (g)
+    # Canonical form: a value equal to the baseline's changes nothing (Ax names every parameter of
+    # its points), so it is dropped; a report, an ablation or a prompt then lists only real changes.
+    changed = {k: v for k, v in cast.items() if not same_value(v, eff.get(k))}
+    if not changed:  # (g)
         what = ", ".join(f"{k}={v!r}" for k, v in cast.items())
         detail = f": every value equals the baseline ({what})" if cast else ": it has no overrides"
         raise _Refused("duplicate", f"The proposal changes nothing{detail}.")
@@ -189,9 +192,6 @@ def _validate(
         if pointer:
             raise _Refused("duplicate", f"This exact configuration was already run ({pointer}).")
     pinned = {k: v for k, v in space.fixed_values().items() if not same_value(v, base.get(k)) and k not in cast}
-    # Canonical form: a value equal to the baseline's changes nothing (Ax names every parameter of
-    # its points), so it is dropped; a report, an ablation or a prompt then lists only real changes.
-    changed = {k: v for k, v in cast.items() if not same_value(v, eff.get(k))}
     parent = data.get("parent")
     hypothesis = Hypothesis(
         overrides={**changed, **pinned},
