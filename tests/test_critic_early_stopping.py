@@ -233,12 +233,22 @@ def test_replay_accounts_compute_and_regret():
     kept = [t for t, r in recording.reached.items() if r == 1.0]
     assert curve.regret == pytest.approx(min(curves[t][-1][1] for t in kept) - min(c[-1][1] for c in curves[:10]))
 
+    # Final scores on another scale (a larger evaluation slice): the same decisions, regret measured on them.
+    finals = [c[-1][1] + 0.01 * i for i, c in enumerate(curves[:10])]
+    rescored = replay(curves[:10], CurveStopper(CFG), order[:10], finals)
+    assert rescored.compute_used == pytest.approx(curve.compute_used)
+    assert rescored.regret == pytest.approx(min(finals[t] for t in kept) - min(finals))
+    with pytest.raises(ValueError, match="3 final scores for 10 curves"):
+        replay(curves[:10], NoStopper(), order[:10], finals[:3])
+
 
 def test_curve_bank_round_trip(tmp_path):
     bank = CurveBank(curves={"a": [(0.5, 2.0), (1.0, 1.5)]}, noise=[1.5, 1.52], overrides={"a": ["optim.lr=0.01"]},
-                     meta={"campaign": "quickstart"})
+                     finals={"a": 1.49}, meta={"campaign": "quickstart"})
     bank.save(tmp_path / "bank.json")
-    assert CurveBank.load(tmp_path / "bank.json") == bank
+    assert CurveBank.load(tmp_path / "bank.json") == bank and bank.complete_finals == {"a": 1.49}
+    older = CurveBank(curves=bank.curves, noise=bank.noise)  # recorded before final scores were stored
+    assert older.complete_finals is None
     assert bank.noise_std == pytest.approx(0.0141421, rel=1e-4)
     (tmp_path / "old.json").write_text(json.dumps({"version": 0, "curves": {}}))
     with pytest.raises(ValueError, match="--record"):

@@ -29,6 +29,8 @@ def test_record_then_add_noise_keeps_the_recorded_baseline(curve_bank, tmp_path)
                          "--budget-value", "6", "--eval-points", "2"))
     bank = CurveBank.load(bank_path)
     assert len(bank.curves) == 2 and len(bank.noise) == 2
+    # Each configuration's final score is stored beside its curve, on the baseline repeats' scale.
+    assert set(bank.finals) == set(bank.curves) and all(2.0 < v < 20.0 for v in bank.finals.values())
     assert bank.meta["noise_seeds"] == [1337, 1338]
     pinned = bank.meta["baseline_overrides"]
     assert {o.split("=")[0] for o in pinned} == {"optim.lr", "model.activation", "model.pos_encoding",

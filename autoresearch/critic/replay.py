@@ -10,6 +10,12 @@ judged), so each strategy is replayed over several random orders and the figures
 * compute used = Σ progress reached / Σ full budgets;
 * regret = best final val_bpb among the trials that completed − best final val_bpb of all
   (the result with no stopping); compare it with the noise floor σ of the final val_bpb.
+
+A trial's curve is evaluated on a small slice of the validation split (``trainer.eval_bytes``), its
+final score and the baseline repeats behind σ on a larger one (``final_eval_bytes``). Regret is
+only comparable with σ on the same scale, so a bank that stores each trial's final score
+(``CurveBank.finals``) has its regret measured on those; the stopper still sees only the curves,
+as in a campaign.
 """
 
 from __future__ import annotations
@@ -36,13 +42,22 @@ class CurveBank:
     """Full learning curves of many configurations, plus baseline repeats for the noise floor.
 
     Stored as JSON: ``{"version", "curves": {id: [[progress, val_bpb], ...]}, "overrides":
-    {id: [hydra override strings]}, "noise": [final val_bpb of baseline repeats], "meta": {...}}``.
+    {id: [hydra override strings]}, "finals": {id: final val_bpb}, "noise": [final val_bpb of
+    baseline repeats], "meta": {...}}``. ``finals`` (banks recorded since 2026-12-02) are the
+    configurations' scores on the scale of ``noise``; older banks have none.
     """
 
     curves: dict[str, Curve]
     noise: list[float] = field(default_factory=list)
     overrides: dict[str, list[str]] = field(default_factory=dict)
+    finals: dict[str, float] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+
+    @property
+    def complete_finals(self) -> dict[str, float] | None:
+        """Every curve's final score, or None where any is missing (regret then falls back to the
+        curves' last evaluations)."""
+        return self.finals if self.curves and set(self.finals) >= set(self.curves) else None
 
     @property
     def noise_std(self) -> float:
@@ -55,7 +70,7 @@ class CurveBank:
                  f' "noise": {json.dumps(self.noise)},', ' "overrides": {']
         lines += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in self.overrides.items()]
         lines[-1] = lines[-1].rstrip(",") if self.overrides else lines[-1]
-        lines += [" },", ' "curves": {']
+        lines += [" },", f' "finals": {json.dumps(self.finals)},', ' "curves": {']
         lines += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in curves.items()]
         lines[-1] = lines[-1].rstrip(",") if curves else lines[-1]
         lines += [" }", "}"]
@@ -74,6 +89,7 @@ class CurveBank:
             curves={k: clean_curve(c) for k, c in data["curves"].items()},
             noise=[float(v) for v in data.get("noise", [])],
             overrides=data.get("overrides", {}),
+            finals={k: float(v) for k, v in data.get("finals", {}).items()},
             meta=data.get("meta", {}),
         )
 
@@ -114,9 +130,16 @@ class ReplaySummary:
         return math.isfinite(self.noise_std) and self.regret_mean <= self.noise_std
 
 
-def replay(curves: Sequence[Curve], stopper: EarlyStopper, order: Sequence[int]) -> ReplayRun:
-    """Play the trials in ``order`` (indices into ``curves``) one after another through ``stopper``."""
+def replay(curves: Sequence[Curve], stopper: EarlyStopper, order: Sequence[int],
+           finals: Sequence[float] | None = None) -> ReplayRun:
+    """Play the trials in ``order`` (indices into ``curves``) one after another through ``stopper``.
+
+    ``finals`` (one per curve) are what regret is measured on; without them, each curve's last point.
+    """
     curves = [clean_curve(c) for c in curves]
+    scores = list(finals) if finals is not None else [final_value(c) for c in curves]
+    if len(scores) != len(curves):
+        raise ValueError(f"{len(scores)} final scores for {len(curves)} curves")
     finished: dict[int, Curve] = {}
     incumbent: float | None = None
     used = total = 0.0
@@ -139,8 +162,8 @@ def replay(curves: Sequence[Curve], stopper: EarlyStopper, order: Sequence[int])
             finished[trial_id] = curve
             final = final_value(curve)
             incumbent = final if incumbent is None else min(incumbent, final)
-    best_all = min(final_value(c) for c in curves)
-    best_found = min((final_value(c) for c in finished.values()), default=math.inf)
+    best_all = min(scores)
+    best_found = min((scores[t] for t in finished), default=math.inf)
     return ReplayRun(
         strategy=getattr(stopper, "name", type(stopper).__name__),
         compute_used=used / total,
@@ -161,19 +184,21 @@ def replay_strategies(
     seed: int = 0,
     noise_std: float = math.nan,
     context: StopperContext | None = None,
+    finals: Sequence[float] | None = None,
     make: Callable[[EarlyStoppingConfig, StopperContext | None], EarlyStopper] = make_early_stopper,
 ) -> list[ReplaySummary]:
     """Each strategy over the same ``shuffles`` random arrival orders, with a fresh stopper per order.
 
     ``noise_std`` is the bank's noise floor the regret is judged against; ``context`` is what the
-    stoppers are told (a campaign knows only its own few baseline repeats, not the bank's floor).
+    stoppers are told (a campaign knows only its own few baseline repeats, not the bank's floor);
+    ``finals``, one per curve, put regret on the scale of ``noise_std`` (see the module's docstring).
     """
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(len(curves)).tolist() for _ in range(shuffles)]
     summaries = []
     for name in strategies:
         strategy_cfg = EarlyStoppingConfig(**{**asdict(cfg), "kind": name})
-        runs = [replay(curves, make(strategy_cfg, context), order) for order in orders]
+        runs = [replay(curves, make(strategy_cfg, context), order, finals) for order in orders]
         summaries.append(
             ReplaySummary(
                 strategy=name,
