@@ -7,6 +7,7 @@ Real trial processes train tiny models; nothing is mocked. The Ray executor has 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from autoresearch.executor import (
     split_threads,
     usable_cores,
 )
+from autoresearch.executor.forkserver import SUPPORTED as FORK_SUPPORTED
 from autoresearch.executor.local import worker_env
 from autoresearch.experiment import COMPLETED, CURVE_FILE, METRICS_FILE, write_run_spec
 
@@ -94,6 +96,30 @@ def test_two_workers_run_two_trials_at_once_with_the_same_results_as_one_worker(
     assert solo.status == COMPLETED
     assert solo.val_bpb == results[1].val_bpb
     assert (alone_dir / METRICS_FILE).is_file() and (alone_dir / CURVE_FILE).is_file()
+
+
+def _parent_pid(pid: int) -> int:
+    return int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("PPid:")))
+
+
+@pytest.mark.skipif(not FORK_SUPPORTED, reason="trials fork from a server on Linux only")
+def test_cpu_workers_fork_their_trials_from_one_server(tmp_path, tiny_overrides):
+    """Two CPU slots have the same environment, so one fork server imports torch for both (not two
+    importing at once on the cores the campaign starts on); each trial is still its own process."""
+    specs = [write_spec(tmp_path / f"t{seed}", [*tiny_overrides, f"seed={seed}"]) for seed in (1, 2)]
+    pair = LocalExecutor(ExecutorConfig(workers=2, threads_per_worker=1))
+    try:
+        pair.prewarm()
+        handles = [pair.start(i, spec, timeout_s=300) for i, spec in enumerate(specs)]
+        pids = [h.trial.proc.pid for h in handles]
+        parents = {_parent_pid(pid) for pid in pids}
+        results = [h.finish() for h in handles]
+    finally:
+        pair.close()
+    assert len(set(pids)) == 2 and len(parents) == 1 and os.getpid() not in parents
+    assert [r.status for r in results] == [COMPLETED, COMPLETED]
+    assert [torch_threads(spec) for spec in specs] == [1, 1]
 
 
 def test_the_local_executor_never_imports_ray(tmp_path):

@@ -4,11 +4,12 @@ A cold ``python -m autoresearch.experiment`` pays 3–5 s of CPU for its imports
 tensorboard) before the first step; on a small machine with short trials that is most of a
 trial's cost, and it competes for the cores with the trial it was meant to precede. Like
 ``multiprocessing``'s forkserver with torch preloaded (and PyTorch's own fork-started DataLoader
-workers), one server per worker slot imports everything once and forks one child per trial. The
-child is still a process of its own: a crash, an OOM kill or a segfault ends it alone.
+workers), one server imports everything once and forks one child per trial, for every worker
+slot started with the same environment. The child is still a process of its own: a crash, an OOM
+kill or a segfault ends it alone.
 
 The server never runs a tensor operation (an OpenMP or CUDA runtime started before ``fork`` is not
-usable in the child); it is started with the slot's environment, so ``OMP_NUM_THREADS`` and
+usable in the child); it is started with its slots' environment, so ``OMP_NUM_THREADS`` and
 ``OMP_WAIT_POLICY``, which the OpenMP runtime reads when torch loads it, are the slot's.
 
 Protocol, one JSON object per line. The campaign writes ``{"argv": [...], "log": path}`` to the

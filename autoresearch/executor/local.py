@@ -128,11 +128,19 @@ class LocalExecutor:
         self.config = config
         gpus = visible_gpus() if gpus is None else gpus
         self.threads = split_threads(config.workers, config.threads_per_worker, cores or usable_cores())
-        self._launchers = [
-            TrialLauncher(warm=warm, env={**(env or {}), **worker_env(
-                slot, threads=self.threads, gpus=gpus, gpus_per_worker=config.gpus_per_worker)})
-            for slot in range(config.workers)
-        ]
+        # Slots with the same environment (CPU workers: the same thread share) share one launcher,
+        # so one fork server: torch is imported once, not once per slot on the cores the campaign
+        # is starting on. Each trial is still a process of its own.
+        shared: dict[tuple[tuple[str, str], ...], TrialLauncher] = {}
+        self._launchers = []
+        for slot in range(config.workers):
+            slot_env = {**(env or {}), **worker_env(slot, threads=self.threads, gpus=gpus,
+                                                     gpus_per_worker=config.gpus_per_worker)}
+            key = tuple(sorted(slot_env.items()))
+            if key not in shared:
+                shared[key] = TrialLauncher(warm=warm, env=slot_env)
+            self._launchers.append(shared[key])
+        self._distinct = list(shared.values())  # each with at most one fork server
         self._running: dict[int, LocalTrialHandle] = {}
         log.info("local executor: %d worker(s), %s thread(s) each%s", config.workers, self.threads or "default",
                  f", GPUs {[l.env.get('CUDA_VISIBLE_DEVICES') for l in self._launchers]}"
@@ -165,8 +173,9 @@ class LocalExecutor:
         return handle
 
     def prewarm(self) -> None:
-        """A fork server in every slot, warm for its next trial (its imports overlap the running ones)."""
-        for launcher in self._launchers:
+        """A fork server for every distinct slot environment, warm for its next trial (its imports
+        overlap whatever runs meanwhile)."""
+        for launcher in self._distinct:
             launcher.prewarm()
 
     def evaluate_test(self, run_dir: Path, timeout_s: float) -> Optional[str]:
@@ -177,5 +186,5 @@ class LocalExecutor:
         for handle in self._running.values():
             if not handle.finished:
                 handle.kill()
-        for launcher in self._launchers:
+        for launcher in self._distinct:
             launcher.close()
