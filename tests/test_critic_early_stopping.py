@@ -422,6 +422,25 @@ def test_curve_stopper_learns_from_earlier_campaigns_curves(bank):
     assert informed.predicted is not None and "leads" not in informed.reason
 
 
+def test_a_trial_behind_the_median_is_stopped_at_the_looser_delta_behind():
+    """From a replay of the seed-10 quickstart-space bank (order 1 of ``--seed 1``): two curves have
+    finished and a third trial, at progress 0.3, is behind their median. The model gives it P = 0.36 of
+    beating the incumbent: kept at ``delta`` 0.25, stopped at ``delta_behind`` 0.5."""
+    bank = CurveBank.load(Path(__file__).resolve().parents[1] / "bench" / "curve_bank_quickstart_seed10.json")
+    finished = {0: bank.curves["config021"], 1: bank.curves["config016"]}
+    incumbent = min(c[-1][1] for c in finished.values())
+    trial = bank.curves["config007"][:3]
+    assert trial[-1][1] > sum(value_at(c, trial[-1][0]) for c in finished.values()) / 2  # the median of two
+    off = CurveStopper(EarlyStoppingConfig(delta_behind=0)).should_stop(9, trial, finished, incumbent)
+    assert not off.stop and 0.25 <= off.p_better < 0.5 and "keep: delta 0.25" in off.reason
+    on = CurveStopper(EarlyStoppingConfig()).should_stop(9, trial, finished, incumbent)
+    assert on.stop and on.p_better == pytest.approx(off.p_better, abs=1e-6)
+    assert "delta_behind, behind the finished curves' median 0.5" in on.reason
+    problems = {p.key: p.message for p in EarlyStoppingConfig(delta_behind=0.1).problems()}
+    assert "between delta (0.25) and 1" in problems["critic.early_stopping.delta_behind"]
+    assert not EarlyStoppingConfig(delta_behind=0).problems()
+
+
 @pytest.mark.parametrize("space", ["quickstart", "rope_ablation", "lr_schedule", "arch_basics"])
 def test_replay_on_the_recorded_bank_of_each_shipped_space(space):
     """Every shipped space has a held-out bank (sampling seed 7, ``bench/curve_bank.py --record``);

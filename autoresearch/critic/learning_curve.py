@@ -411,11 +411,22 @@ def _best_case_final(partial: Curve, curves: list[Curve], *, slope_slack: float 
     return v1 - ratio * descent
 
 
+def _behind_median(partial: Curve, curves: list[Curve]) -> bool:
+    """Is the trial worse than the median of the finished curves at its progress?
+
+    The percentile rule's question; here it only loosens the model's threshold (``delta_behind``).
+    """
+    p1, v1 = partial[-1]
+    values = [v for v in (value_at(c, p1) for c in curves) if math.isfinite(v)]
+    return len(values) >= 2 and v1 > float(np.median(values))
+
+
 class CurveStopper:
     """Stop when the learning-curve model gives the trial little chance of beating the incumbent.
 
     ``P(final < incumbent - margin - noise_margin·σ) < delta`` under the model's Student-t
-    predictive, after ``min_progress`` and once ``min_curves`` trials have finished. Without an
+    predictive (``delta_behind`` for a trial already worse than the median of the finished curves
+    at its progress), after ``min_progress`` and once ``min_curves`` trials have finished. Without an
     incumbent, the best finished final val_bpb is used. σ is the campaign's noise floor when the
     caller gives one (``StopperContext.noise_std``), else the evaluation noise measured on the
     finished curves (``evaluation_noise``): the margin is in the campaign's own units, so the rule
@@ -500,12 +511,15 @@ class CurveStopper:
             return StopDecision(stop=False, reason=f"curve: model failed ({type(err).__name__}); kept running")
         dof = self.model.degrees_of_freedom(progress, progress - partial[-2][0])
         p_better = float(stdtr(dof, (target - mean) / std))
-        stop = p_better < self.cfg.delta
+        behind = self.cfg.delta_behind > self.cfg.delta and _behind_median(partial, curves)
+        delta, which = (self.cfg.delta_behind, "delta_behind, behind the finished curves' median") if behind \
+            else (self.cfg.delta, "delta")
+        stop = p_better < delta
         verb = "stop" if stop else "keep"
         return StopDecision(
             stop=stop,
             reason=f"curve: predicted final {mean:.4f} ± {std:.4f} (t, {dof} dof), P(< {target:.4f}) = {p_better:.3f} "
-            f"({verb}: delta {self.cfg.delta:g}, noise σ {sigma:.4f}) at progress {progress:.2f}",
+            f"({verb}: {which} {delta:g}, noise σ {sigma:.4f}) at progress {progress:.2f}",
             predicted=mean,
             p_better=p_better,
         )
