@@ -229,11 +229,11 @@ def replay(args: argparse.Namespace) -> None:
     cfg = EarlyStoppingConfig(
         min_progress=args.min_progress, min_curves=args.min_curves, delta=args.delta,
         margin=args.margin, noise_margin=args.noise_margin, slope_noise=args.slope_noise,
-        percentile=args.percentile, eta=args.eta,
+        delta_behind=args.delta_behind, percentile=args.percentile, eta=args.eta,
     )
     print(f"{args.shuffles} arrival orders (seed {args.seed}); min_progress={cfg.min_progress} "
           f"min_curves={cfg.min_curves} delta={cfg.delta} noise_margin={cfg.noise_margin} "
-          f"slope_noise={cfg.slope_noise} "
+          f"slope_noise={cfg.slope_noise} delta_behind={cfg.delta_behind} "
           f"percentile={cfg.percentile} eta={cfg.eta}; stoppers told "
           + (f"the noise floor of the first {args.floor_repeats} baseline repeats" if args.floor_repeats
              else "no noise floor (measured from finished curves)")
@@ -309,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--margin", type=float, default=EarlyStoppingConfig.margin)
     ap.add_argument("--noise-margin", type=float, default=EarlyStoppingConfig.noise_margin)
     ap.add_argument("--slope-noise", type=float, default=EarlyStoppingConfig.slope_noise)
+    ap.add_argument("--delta-behind", type=float, default=EarlyStoppingConfig.delta_behind,
+                    help="curve: delta for a trial behind the finished curves' median (0: off)")
     ap.add_argument("--floor-repeats", type=int, default=0, metavar="N",
                     help="tell the stoppers the noise floor of the bank's first N baseline repeats "
                          "(what a campaign with N noise seeds knows); 0: they measure noise from the curves")
