@@ -431,9 +431,9 @@ def test_a_trial_behind_the_median_is_stopped_at_the_looser_delta_behind():
     incumbent = min(c[-1][1] for c in finished.values())
     trial = bank.curves["config007"][:3]
     assert trial[-1][1] > sum(value_at(c, trial[-1][0]) for c in finished.values()) / 2  # the median of two
-    off = CurveStopper(EarlyStoppingConfig(delta_behind=0)).should_stop(9, trial, finished, incumbent)
+    off = CurveStopper(EarlyStoppingConfig()).should_stop(9, trial, finished, incumbent)  # off by default
     assert not off.stop and 0.25 <= off.p_better < 0.5 and "keep: delta 0.25" in off.reason
-    on = CurveStopper(EarlyStoppingConfig()).should_stop(9, trial, finished, incumbent)
+    on = CurveStopper(EarlyStoppingConfig(delta_behind=0.5)).should_stop(9, trial, finished, incumbent)
     assert on.stop and on.p_better == pytest.approx(off.p_better, abs=1e-6)
     assert "delta_behind, behind the finished curves' median 0.5" in on.reason
     problems = {p.key: p.message for p in EarlyStoppingConfig(delta_behind=0.1).problems()}
