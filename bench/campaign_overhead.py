@@ -150,7 +150,8 @@ def main() -> None:
                  - float(t.metrics.get("eval_seconds", 0)) for t in ordered]
     outside = [t.finished_at - t.started_at - float(t.metrics.get("total_seconds", 0)) for t in ordered]
     gaps = [b.started_at - a.finished_at for a, b in zip(ordered, ordered[1:])]
-    tail = (start_epoch + wall) - max(t.finished_at for t in trials)  # with several slots the last to start may not end last
+    # From the trial that ended last: with several slots, the last to start may end earlier.
+    tail = (start_epoch + wall) - max(t.finished_at for t in trials)
     between = f", between trials {statistics.median(gaps or [0]):.2f} [{max(gaps or [0]):.2f}] s" \
         if args.workers == 1 else ""  # with several slots, trials overlap: no gap between consecutive ones
     print(f"per trial, median [max]   inside {statistics.median(inside_oh):.2f} [{max(inside_oh):.2f}] s, "

@@ -10,8 +10,8 @@
 ``--seed``, trains each to its full budget through ``autoresearch.experiment.run_experiment``
 and stores their learning curves (``progress``, ``val_bpb`` rows of ``curve.jsonl``) in
 ``bench/curve_bank.json`` (seed 0) or ``bench/curve_bank_seed<N>.json``, with each one's final
-val_bpb, and the final val_bpb of baseline repeats (seeds only) for the noise floor. The budget defaults to a step
-count, so the curves do not depend on how busy the machine is. ``--add-noise N`` trains N more
+val_bpb, and the final val_bpb of baseline repeats (seeds only) for the noise floor. The budget
+defaults to a step count, so the curves do not depend on how busy the machine is. ``--add-noise N`` trains N more
 baseline repeats for a bank's noise floor, after checking that the recorded baseline still
 reproduces.
 
@@ -19,8 +19,8 @@ Replay (the default) replays every strategy over each bank in several random arr
 offline, and prints compute used/saved, regret (best final val_bpb found minus the best with no
 stopping) and whether the regret stays within the bank's noise floor σ. Regret is on the final
 scores where the bank stores them, as σ is; banks recorded before 2026-12-02 have only their
-curves, whose last evaluation (a smaller slice of the validation split) stands in. Goal: >= 60 % of trial
-compute saved with regret within the noise floor.
+curves, whose last evaluation (a smaller slice of the validation split) stands in. Goal: >= 60 %
+of trial compute saved with regret within the noise floor.
 """
 
 from __future__ import annotations
