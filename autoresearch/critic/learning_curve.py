@@ -346,6 +346,11 @@ def _fit(model, maxiter: int = 100, *, quiet: bool = False) -> None:
             )
 
 
+def _values_at(curves: list[Curve], progress: float) -> list[float]:
+    """Each curve's val_bpb at ``progress`` (interpolated), for the curves that reach it."""
+    return [v for v in (value_at(c, progress) for c in curves) if math.isfinite(v)]
+
+
 def _leads_finished(partial: Curve, curves: list[Curve]) -> str | None:
     """Why the trial is ahead of every finished curve at its progress, or None.
 
@@ -357,7 +362,7 @@ def _leads_finished(partial: Curve, curves: list[Curve]) -> str | None:
     under a point and cost regret.
     """
     p1, v1 = partial[-1]
-    values = [v for v in (value_at(c, p1) for c in curves) if math.isfinite(v)]
+    values = _values_at(curves, p1)
     if values and v1 < min(values):
         return f"leads every finished curve at progress {p1:.2f} ({v1:.4f} < {min(values):.4f})"
     return None
@@ -417,7 +422,7 @@ def _behind_median(partial: Curve, curves: list[Curve]) -> bool:
     The percentile rule's question; here it only loosens the model's threshold (``delta_behind``).
     """
     p1, v1 = partial[-1]
-    values = [v for v in (value_at(c, p1) for c in curves) if math.isfinite(v)]
+    values = _values_at(curves, p1)
     return len(values) >= 2 and v1 > float(np.median(values))
 
 

@@ -235,8 +235,8 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
     of them — each by how far it was from the reference: the baseline's mean for a finished run,
     the incumbent's curve at the same progress for a stopped one. All of them more than ``SIGMAS``
     noise σ ahead: *looked better* (one seed each, not validated); all more than ``SIGMAS`` σ
-    behind: *hurt*; all within: *no clear difference*. Anything else — runs that disagree, or a value only ever tried together with
-    other changes — is *unclear*.
+    behind: *hurt*; all within: *no clear difference*. Anything else — runs that disagree, or a
+    value only ever tried together with other changes — is *unclear*.
     """
     band = record.baseline
     sigma = band.std if math.isfinite(band.std) and band.std > 0 else math.nan
