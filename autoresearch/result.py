@@ -76,6 +76,10 @@ class RunResult:
     status: str
     val_bpb: float = float("nan")
     training_seconds: float = 0.0
+    # Steps trained off the seconds budget's clock (``trainer.untimed_warmup_steps``): their updates
+    # count, their first-call costs do not. Kept so an accounting of the slot's time can tell them apart.
+    warmup_steps: int = 0
+    warmup_seconds: float = 0.0
     eval_seconds: float = 0.0  # validation scoring, excluded from the seconds budget
     total_seconds: float = 0.0
     peak_memory_mb: float = 0.0

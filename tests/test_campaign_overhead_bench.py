@@ -30,3 +30,12 @@ def test_a_slot_free_while_work_could_start_is_overhead(bench):
 def test_the_last_results_in_flight_leave_the_other_slots_waiting(bench):
     spans = [(0.0, 10.0), (0.0, 4.0)]  # nothing starts after the short one: its slot waits for the end
     assert bench.waiting_for_results(spans, workers=2) == pytest.approx(6.0)
+
+
+def test_a_warm_up_step_counts_as_training_at_a_timed_steps_pace(bench):
+    # 10 timed steps in 2 s (0.2 s each); the untimed first step took 0.29 s: 0.2 s of it trained
+    metrics = {"num_steps": 11, "training_seconds": 2.0, "warmup_steps": 1, "warmup_seconds": 0.29}
+    assert bench._warmup_training(metrics) == pytest.approx(0.2)
+    assert bench._warmup_training({**metrics, "warmup_seconds": 0.15}) == pytest.approx(0.15)  # never more than it took
+    assert bench._warmup_training({"num_steps": 11, "training_seconds": 2.0}) == 0.0  # older metrics.json: none
+    assert bench._warmup_training({**metrics, "num_steps": 1}) == 0.0  # stopped before a timed step

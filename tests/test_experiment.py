@@ -54,6 +54,21 @@ def test_same_seed_same_val_bpb(tmp_path, tiny_overrides):
     assert abs(a.val_bpb - c.val_bpb) > 1e-6  # and the seed really matters
 
 
+def test_a_seconds_budget_keeps_its_warm_up_steps_apart(tmp_path, tiny_overrides):
+    """The untimed warm-up steps train but stay off a seconds budget's clock; their time is recorded
+    apart (the overhead bench counts it as training). A steps budget counts every step."""
+    timed = run_experiment(to_experiment_config(compose([
+        *tiny_overrides, "trainer.budget.kind=seconds", "trainer.budget.value=1.0",
+        "trainer.untimed_warmup_steps=2"])), tmp_path / "s", bundle=False)
+    assert timed.status == "completed" and timed.num_steps > 2
+    assert timed.warmup_steps == 2 and timed.warmup_seconds > 0
+    assert timed.training_seconds >= 1.0 and timed.total_seconds >= timed.training_seconds + timed.warmup_seconds
+    assert RunResult.load(tmp_path / "s" / "metrics.json").warmup_seconds == timed.warmup_seconds
+    steps = run_experiment(to_experiment_config(compose([*tiny_overrides, "trainer.budget.value=4"])),
+                           tmp_path / "n", bundle=False)
+    assert steps.num_steps == 4 and steps.warmup_steps == 0 and steps.warmup_seconds == 0.0
+
+
 @pytest.mark.parametrize(
     "override, key",
     [

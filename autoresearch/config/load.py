@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 import threading
 import typing
@@ -62,6 +63,13 @@ def _problem_from_omegaconf(err: OmegaConfBaseException, file: Optional[str]) ->
     return ConfigProblem(key, msg, file)
 
 
+@functools.lru_cache(maxsize=1)
+def structured_schema() -> DictConfig:
+    """``ExperimentConfig`` as a structured DictConfig, built once: building it costs a forked trial
+    ~30 ms, and ``OmegaConf.merge`` copies its first argument, so the cached one is never changed."""
+    return OmegaConf.structured(ExperimentConfig)
+
+
 def to_experiment_config(
     cfg: DictConfig | dict,
     *,
@@ -81,9 +89,8 @@ def to_experiment_config(
     if unknown:
         origin = _Origin.of_app(hydra) if hydra is not None else _Origin()
         raise ConfigError([_unknown_problem(key, hint, file, origin) for key, hint in unknown])
-    schema = OmegaConf.structured(ExperimentConfig)
     try:
-        merged = OmegaConf.merge(schema, raw)
+        merged = OmegaConf.merge(structured_schema(), raw)
         OmegaConf.resolve(merged)
         typed: ExperimentConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as err:

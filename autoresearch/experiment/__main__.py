@@ -33,9 +33,12 @@ def warm_up() -> None:
     ``torch._dynamo`` is the expensive one (~1 s here): AdamW's constructor imports it lazily.
     ``autoresearch.critic`` is left out: a run needs it only with sharpness checks on, and its
     scipy import (~0.8 s) would delay the campaign's first trial, which waits for this list.
-    Only imports: no tensor operation may run before the server forks.
+    Only imports, and the typed config schema every trial's ``load_config`` merges into: no tensor
+    operation may run before the server forks.
     """
     import importlib
+
+    from autoresearch.config import structured_schema
 
     for module in ("torch", "torch._dynamo", "torch.utils.tensorboard", "autoresearch.train", "autoresearch.data",
                    "autoresearch.repro", "autoresearch.tracking"):
@@ -43,6 +46,7 @@ def warm_up() -> None:
             importlib.import_module(module)
         except ImportError:  # an optional piece (tensorboard) missing costs its import later, nothing more
             pass
+    structured_schema()
 
 
 def main(argv: list[str] | None = None) -> int:

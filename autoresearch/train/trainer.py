@@ -50,6 +50,8 @@ class _State:
     step: int = 0
     tokens: int = 0
     train_seconds: float = 0.0
+    warmup_steps: int = 0
+    warmup_seconds: float = 0.0
     last_loss: float = float("nan")
     first_loss: Optional[float] = None
     last_val_bpb: float = float("nan")
@@ -177,6 +179,9 @@ class NanoTrainer:
             elapsed = time.perf_counter() - step_start
             if state.step >= tcfg.untimed_warmup_steps or self.budget.deterministic:
                 state.train_seconds += elapsed
+            else:
+                state.warmup_steps += 1
+                state.warmup_seconds += elapsed
             state.step += 1
             state.tokens += self.tokens_per_step
             state.last_loss = loss
@@ -226,6 +231,8 @@ class NanoTrainer:
             status=status,
             val_bpb=val_bpb,
             training_seconds=state.train_seconds,
+            warmup_steps=state.warmup_steps,
+            warmup_seconds=state.warmup_seconds,
             eval_seconds=self.eval_seconds,
             total_seconds=total,
             peak_memory_mb=peak_memory_mb(self.device),
