@@ -45,6 +45,7 @@ from autoresearch.config import EarlyStoppingConfig, compose, flatten, to_dict, 
 from autoresearch.critic import (  # noqa: E402
     CurveBank,
     StopperContext,
+    earlier_campaign,
     evaluation_noise,
     read_curve,
     replay_strategies,
@@ -238,7 +239,12 @@ def replay(args: argparse.Namespace) -> None:
           + (f"the noise floor of the first {args.floor_repeats} baseline repeats" if args.floor_repeats
              else "no noise floor (measured from finished curves)")
           + (f", prior curves of {', '.join(p.name for p in args.prior)}" if args.prior else ""))
-    prior = tuple(c for p in args.prior for c in CurveBank.load(p).curves.values())
+    if args.prior_as_campaign:  # what an earlier campaign left in the store, not the whole bank
+        prior = tuple(c for p in args.prior for c in earlier_campaign(CurveBank.load(p), cfg, seed=args.seed))
+        print(f"prior: {len(prior)} curves finished when {', '.join(p.name for p in args.prior)} ran as campaigns "
+              f"through the curve stopper")
+    else:
+        prior = tuple(c for p in args.prior for c in CurveBank.load(p).curves.values())
     if args.synthetic:
         curves = synthetic_curves(args.synthetic, seed=args.seed, points=args.eval_points, noise=0.01)
         _replay_one(f"{args.synthetic} synthetic curves (noise σ 0.01)", curves, 0.01, cfg, args, StopperContext())
@@ -316,6 +322,9 @@ def main(argv: list[str] | None = None) -> None:
                          "(what a campaign with N noise seeds knows); 0: they measure noise from the curves")
     ap.add_argument("--prior", type=Path, nargs="*", default=[],
                     help="banks whose curves the stoppers get as earlier campaigns' curves on the same space")
+    ap.add_argument("--prior-as-campaign", action="store_true",
+                    help="give only the --prior curves that finish when each prior bank runs once as a campaign "
+                         "through the curve stopper (what the KnowledgeStore would hold)")
     ap.add_argument("--percentile", type=float, default=EarlyStoppingConfig.percentile)
     ap.add_argument("--eta", type=float, default=EarlyStoppingConfig.eta)
     args = ap.parse_args(argv)

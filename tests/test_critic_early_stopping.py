@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,6 +19,8 @@ from autoresearch.critic import (
     NoStopper,
     PercentileStopper,
     StopperContext,
+    clean_curve,
+    earlier_campaign,
     evaluation_noise,
     make_early_stopper,
     read_curve,
@@ -240,6 +243,19 @@ def test_replay_accounts_compute_and_regret():
     assert rescored.regret == pytest.approx(min(finals[t] for t in kept) - min(finals))
     with pytest.raises(ValueError, match="3 final scores for 10 curves"):
         replay(curves[:10], NoStopper(), order[:10], finals[:3])
+    assert sorted(curve.finished) == sorted(kept) and list(none.finished) == order
+
+
+def test_an_earlier_campaign_leaves_only_its_finished_curves():
+    """The store's prior for a second campaign: the curves that finished when the bank ran once as a
+    campaign through the curve stopper, never the curves of trials it stopped."""
+    curves = synthetic_curves(12, seed=5)
+    bank = CurveBank(curves={f"c{i}": c for i, c in enumerate(curves)})
+    left = earlier_campaign(bank, CFG, seed=3)
+    order = np.random.default_rng(3).permutation(12).tolist()
+    played = replay(curves, CurveStopper(CFG), order)
+    assert played.stopped > 0 and len(left) == len(played.finished) == 12 - played.stopped
+    assert left == [clean_curve(curves[i]) for i in played.finished]
 
 
 def test_curve_bank_round_trip(tmp_path):

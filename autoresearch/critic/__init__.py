@@ -28,7 +28,7 @@ from autoresearch.critic.curves import (
 )
 from autoresearch.critic.early_stopping import HalvingStopper, NoStopper, PercentileStopper, make_early_stopper
 from autoresearch.critic.learning_curve import CurveStopper, LearningCurveModel
-from autoresearch.critic.replay import CurveBank, ReplayRun, ReplaySummary, replay, replay_strategies
+from autoresearch.critic.replay import CurveBank, ReplayRun, ReplaySummary, earlier_campaign, replay, replay_strategies
 from autoresearch.critic.stats import (
     INCONCLUSIVE,
     MIN_RUNS,
@@ -73,6 +73,7 @@ __all__ = [
     "classify",
     "clean_curve",
     "compare",
+    "earlier_campaign",
     "evaluation_noise",
     "final_value",
     "interval_level",

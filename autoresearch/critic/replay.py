@@ -105,6 +105,7 @@ class ReplayRun:
     decisions: int
     decision_seconds_mean: float
     decision_seconds_max: float
+    finished: tuple[int, ...] = ()  # the trials that ran to the end, in the order they finished
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,7 +173,19 @@ def replay(curves: Sequence[Curve], stopper: EarlyStopper, order: Sequence[int],
         decisions=len(timings),
         decision_seconds_mean=float(np.mean(timings)) if timings else 0.0,
         decision_seconds_max=float(np.max(timings)) if timings else 0.0,
+        finished=tuple(finished),
     )
+
+
+def earlier_campaign(bank: CurveBank, cfg: EarlyStoppingConfig, *, seed: int = 0) -> list[Curve]:
+    """The curves an earlier campaign on ``bank``'s space leaves in the KnowledgeStore: the bank played
+    once, in a random order, through the curve stopper ``cfg`` configures, keeping the curves that
+    finished. A stopped trial leaves no finished curve, so a store never holds a whole bank; replaying
+    with a whole bank as prior would lend a campaign evidence it cannot have."""
+    curves = list(bank.curves.values())
+    order = np.random.default_rng(seed).permutation(len(curves)).tolist()
+    run = replay(curves, make_early_stopper(EarlyStoppingConfig(**{**asdict(cfg), "kind": "curve"})), order)
+    return [clean_curve(curves[i]) for i in run.finished]
 
 
 def replay_strategies(
