@@ -154,6 +154,25 @@ def test_git_state_clean_dirty_and_outside_a_repo(tmp_path, code_repo):
     assert "unknown (not a git repository)" in (bundle / "Dockerfile").read_text()
 
 
+def test_the_code_a_process_imported_is_read_once(tmp_path, monkeypatch):
+    """Without ``code_dir`` a bundle records the tree this package was imported from, read once per
+    process (a forked trial inherits what its fork server read before forking), and records the same
+    git state for every run of that process."""
+    import autoresearch.provenance.git as git_module
+
+    calls = []
+    real = git_module.git_info
+    monkeypatch.setattr(git_module, "git_info", lambda root: calls.append(root) or real(root))
+    git_module.imported_code_version.cache_clear()
+    try:
+        written = [json.loads((write_bundle(tmp_path / name, config={"name": name}, overrides=[], seed=1,
+                                            data_manifest_sha256="0" * 64) / "git.json").read_text())
+                   for name in ("a", "b")]
+    finally:
+        git_module.imported_code_version.cache_clear()
+    assert calls == [git_module.PACKAGE_ROOT] and written[0] == written[1] == real(git_module.PACKAGE_ROOT)
+
+
 def test_recorded_seeds_are_the_ones_the_trainer_uses():
     from autoresearch.train import seed_everything
 

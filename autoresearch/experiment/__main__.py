@@ -33,12 +33,14 @@ def warm_up() -> None:
     ``torch._dynamo`` is the expensive one (~1 s here): AdamW's constructor imports it lazily.
     ``autoresearch.critic`` is left out: a run needs it only with sharpness checks on, and its
     scipy import (~0.8 s) would delay the campaign's first trial, which waits for this list.
-    Only imports, and the typed config schema every trial's ``load_config`` merges into: no tensor
-    operation may run before the server forks.
+    Then what every trial would read alike: the typed config schema its ``load_config`` merges into,
+    the key libraries' versions and the code's git state its bundle records. No tensor operation
+    (and nothing that starts CUDA) may run before the server forks.
     """
     import importlib
 
     from autoresearch.config import structured_schema
+    from autoresearch.provenance import imported_code_version, library_versions
 
     for module in ("torch", "torch._dynamo", "torch.utils.tensorboard", "autoresearch.train", "autoresearch.data",
                    "autoresearch.repro", "autoresearch.tracking"):
@@ -47,6 +49,8 @@ def warm_up() -> None:
         except ImportError:  # an optional piece (tensorboard) missing costs its import later, nothing more
             pass
     structured_schema()
+    library_versions()
+    imported_code_version()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,8 +18,8 @@ from autoresearch.provenance.bundle import (
     load_index,
     write_bundle,
 )
-from autoresearch.provenance.environment import LOCK_FILE_ENV, environment_info, pip_freeze
-from autoresearch.provenance.git import git_info
+from autoresearch.provenance.environment import LOCK_FILE_ENV, environment_info, library_versions, pip_freeze
+from autoresearch.provenance.git import git_info, imported_code_version
 
 __all__ = [
     "BUNDLE_DIR",
@@ -34,6 +34,8 @@ __all__ = [
     "finalize_bundle",
     "find_bundle",
     "git_info",
+    "imported_code_version",
+    "library_versions",
     "load_index",
     "pip_freeze",
     "write_bundle",

@@ -35,7 +35,7 @@ import yaml
 
 from autoresearch.provenance.dockerfile import DOCKER_REQUIREMENTS, DOCKERIGNORE, docker_requirements, render_dockerfile
 from autoresearch.provenance.environment import environment_info, pip_freeze
-from autoresearch.provenance.git import git_info
+from autoresearch.provenance.git import PACKAGE_ROOT, git_info, imported_code_version
 from autoresearch.safety import scrub, scrub_text, secret_values
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,6 @@ LOCK_FILE = "requirements.lock"
 LOCK_SHA_FILE = "lock.sha256"
 METRICS_FILE = "metrics.json"
 FORMAT_VERSION = 1
-# The source tree whose commit a bundle records: the one this package was imported from.
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class BundleError(ValueError):
@@ -123,7 +121,7 @@ def write_bundle(
     split_seed = (config.get("data") or {}).get("split_seed")
     _write_json(bundle / "seeds.json", derive_seeds(seed, split_seed=split_seed))
 
-    git = git_info(Path(code_dir) if code_dir else PACKAGE_ROOT)
+    git = git_info(Path(code_dir)) if code_dir else dict(imported_code_version())
     _write_json(bundle / "git.json", git)
     _write_json(bundle / "data.json", {"manifest_sha256": data_manifest_sha256, "data": config.get("data")})
 

@@ -8,6 +8,7 @@ recording a bundle never collides with a commit someone is making at the same mo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -18,6 +19,8 @@ NOT_A_REPO = "not a git repository"
 # Untracked files above this size enter the hash by path and size only: a stray dataset that
 # is not git-ignored must not make every run's bundle read gigabytes.
 MAX_HASHED_BYTES = 16 << 20
+# The source tree this package was imported from (the repository root of an editable install).
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -76,3 +79,11 @@ def _diff_sha256(root: Path, *, has_head: bool) -> Optional[str]:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def imported_code_version() -> tuple[tuple[str, Any], ...]:
+    """``git_info`` of the tree this package was imported from, read once per process: a process runs
+    the code it imported (a forked trial, what its fork server imported before forking), so a later
+    edit of the tree would describe code it does not run. Items, so the cached value cannot be changed."""
+    return tuple(git_info(PACKAGE_ROOT).items())
