@@ -6,10 +6,10 @@
 i.e. the share of the worker slots' time not spent training or evaluating (with one worker, the
 share of the wall clock). Training includes the untimed warm-up steps a seconds budget keeps off
 its clock, each at a timed step's pace; what they take beyond that (first-call costs) is overhead.
-Evaluation includes the hidden test split's scoring of a validated
-discovery's runs (``test_eval_seconds`` in their metrics.json; that process's start and weight
-loading are overhead) where it held the only slot (one worker, a wall-clock budget); elsewhere it
-ran beside the training trials, on top of the slots, and is shown apart. Everything else is
+Evaluation includes the hidden test split's scoring of a validated discovery's runs
+(``test_eval_seconds`` in their metrics.json; that process's start and weight loading are
+overhead) where it held the only slot (one worker, a wall-clock budget); elsewhere it ran beside
+the training trials, on top of the slots, and is shown apart. Everything else is
 overhead: process start-up, Ax and the LLM proposing (unless hidden behind a training trial),
 the gate, the store, early-stopping decisions, the report. The campaign is the real one
 (``python -m autoresearch +campaign=...``), timed from the outside. Goal: ≤ 2 % for 60-second
