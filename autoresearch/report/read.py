@@ -230,7 +230,8 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
 
     A value *helped* when it is part of a validated finding and, where the finding was ablated,
     removing it cost more than the noise σ; if another finding's ablation says removing it *gained*
-    more than σ, the findings disagree and it is *unclear*. Otherwise only screening runs that
+    more than σ, the findings disagree and it is *unclear*; if every finding's ablation says so, it
+    *hurt* (the finding held despite it). Otherwise only screening runs that
     changed this key *alone* are read — a run that changed five keys says nothing about any one
     of them — each by how far it was from the reference: the baseline's mean for a finished run,
     the incumbent's curve at the same progress for a stopped one. All of them more than ``SIGMAS``
@@ -262,6 +263,8 @@ def lessons(record: CampaignRecord) -> list[Lesson]:
             verdict, evidence = "unclear", findings_text + " (the ablations disagree)"
         elif helped:
             verdict, evidence = "helped", findings_text
+        elif against and len(against) == len(ablated):
+            verdict, evidence = "hurt", findings_text + " (removing it from the finding gained more than the noise)"
         elif within and not gaps:
             verdict, evidence = "unclear", findings_text + " (no ablation says removing it cost more than the noise)"
         elif gaps and math.isfinite(sigma) and all(g < -SIGMAS * sigma for g in gaps):
