@@ -177,8 +177,9 @@ def _lessons(r: CampaignRecord) -> list[str]:
     lines = ["## What this campaign learned", "",
              f"Per value an agent tried: *helped* — part of a validated finding, and removing it cost more than "
              "σ wherever the finding was ablated (*hurt* where removing it gained more than σ in every one); "
-             f"otherwise only screening runs that changed that key alone count: *looked better* — all more than {SIGMAS:g}σ ahead (one seed, not "
-             f"validated); *hurt* — all more than {SIGMAS:g}σ behind; *no clear difference* — all within {SIGMAS:g}σ; "
+             "otherwise only screening runs that changed that key alone count: "
+             f"*looked better* — all more than {SIGMAS:g}σ ahead (one seed, not validated); "
+             f"*hurt* — all more than {SIGMAS:g}σ behind; *no clear difference* — all within {SIGMAS:g}σ; "
              "*unclear* — they disagree (runs, or ablations), or the value only ran together with other changes. "
              "A stopped run counts by how far behind the incumbent it was at the progress it reached (σ is the "
              "final score's noise; early in a run the noise is larger).", "",
