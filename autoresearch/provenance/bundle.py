@@ -35,7 +35,7 @@ import yaml
 
 from autoresearch.provenance.dockerfile import DOCKER_REQUIREMENTS, DOCKERIGNORE, docker_requirements, render_dockerfile
 from autoresearch.provenance.environment import environment_info, pip_freeze
-from autoresearch.provenance.git import PACKAGE_ROOT, git_info, imported_code_version
+from autoresearch.provenance.git import git_info, imported_code_version
 from autoresearch.safety import scrub, scrub_text, secret_values
 
 log = logging.getLogger(__name__)

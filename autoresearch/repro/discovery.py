@@ -31,7 +31,7 @@ from typing import Any, Iterator, Optional
 import yaml
 
 from autoresearch.provenance.bundle import BUNDLE_DIR, BundleError, load_index
-from autoresearch.provenance.git import git_info
+from autoresearch.provenance.git import PACKAGE_ROOT, git_info
 from autoresearch.repro.reproduce import ReproReport, compare, default_tolerance
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,6 @@ def _provenance(run_dir: Path, source_extra: dict) -> dict:
         prov.update(git_commit=index.get("git_commit"), git_dirty=index.get("git_dirty"),
                     data_manifest_sha256=index.get("data_manifest_sha256"), lock_sha256=index.get("lock_sha256"))
     except BundleError:
-        from autoresearch.provenance.bundle import PACKAGE_ROOT
-
         git = git_info(PACKAGE_ROOT)
         prov.update(git_commit=git["commit"], git_dirty=git["dirty"], data_manifest_sha256=None, lock_sha256=None,
                     note="the trial has no bundle; commit taken at promotion time")

@@ -41,7 +41,7 @@ from autoresearch.provenance.bundle import (
     find_bundle,
     load_index,
 )
-from autoresearch.provenance.git import git_info
+from autoresearch.provenance.git import PACKAGE_ROOT, git_info
 from autoresearch.safety import safe_name
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,6 @@ def provenance_notes(bundle: Path, rerun_bundle: Optional[Path]) -> list[str]:
         now = load_index(rerun_bundle)
         now_commit, now_dirty, now_lock, now_data = now["git_commit"], now["git_dirty"], now["lock_sha256"], now["data_manifest_sha256"]
     else:
-        from autoresearch.provenance.bundle import PACKAGE_ROOT
-
         git = git_info(PACKAGE_ROOT)
         now_commit, now_dirty, now_lock, now_data = git["commit"], git["dirty"], current_lock_sha256(), None
     if index.get("git_commit") != now_commit:
