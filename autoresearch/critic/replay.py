@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -184,7 +184,7 @@ def earlier_campaign(bank: CurveBank, cfg: EarlyStoppingConfig, *, seed: int = 0
     with a whole bank as prior would lend a campaign evidence it cannot have."""
     curves = list(bank.curves.values())
     order = np.random.default_rng(seed).permutation(len(curves)).tolist()
-    run = replay(curves, make_early_stopper(EarlyStoppingConfig(**{**asdict(cfg), "kind": "curve"})), order)
+    run = replay(curves, make_early_stopper(replace(cfg, kind="curve")), order)
     return [clean_curve(curves[i]) for i in run.finished]
 
 
@@ -210,7 +210,7 @@ def replay_strategies(
     orders = [rng.permutation(len(curves)).tolist() for _ in range(shuffles)]
     summaries = []
     for name in strategies:
-        strategy_cfg = EarlyStoppingConfig(**{**asdict(cfg), "kind": name})
+        strategy_cfg = replace(cfg, kind=name)
         runs = [replay(curves, make(strategy_cfg, context), order, finals) for order in orders]
         summaries.append(
             ReplaySummary(
