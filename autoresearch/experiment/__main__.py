@@ -30,7 +30,7 @@ def _setup_logging(run_dir: Path) -> None:
 def warm_up() -> None:
     """Everything a run imports, imported once by the trial fork server (``autoresearch.executor.forkserver``).
 
-    ``torch._dynamo`` is the expensive one (~1 s here): AdamW's constructor imports it lazily.
+    ``torch._dynamo`` is the expensive one (1-2.3 s here): AdamW's step imports it lazily.
     ``autoresearch.critic`` is left out: a run needs it only with sharpness checks on, and its
     scipy import (~0.8 s) would delay the campaign's first trial, which waits for this list.
     Then what every trial would read alike: the typed config schema its ``load_config`` merges into,
